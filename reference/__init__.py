@@ -1,0 +1,1 @@
+"""Readable reference ODE solvers and adjoints with torchdiffeq's `odeint` API."""
