@@ -263,3 +263,42 @@ def hermite_dense_output(b: Sequence[Fraction], *, source: str) -> DenseOutput:
             row = [row[0], row[1] - 1, row[2] + 1]
         rows.append(tuple(row))
     return DenseOutput(P=tuple(rows), order=3, source=source)
+
+
+def _poly_mul(p: Sequence[Fraction], q: Sequence[Fraction]) -> list[Fraction]:
+    """Product of two polynomials given by their coefficients in ascending powers."""
+    out = [Fraction(0)] * (len(p) + len(q) - 1)
+    for i, x in enumerate(p):
+        for j, y in enumerate(q):
+            out[i + j] += x * y
+    return out
+
+
+def nested_dense_output_P(r: Sequence[Sequence[Number]]) -> tuple[tuple[Fraction, ...], ...]:
+    """Stage polynomials P of a continuous extension written in Hairer's nested form.
+
+    Hairer's codes (DOPRI5, DOP853; HNW sec. II.6 and II.10) store the interpolant as
+
+        y(t0 + theta h) = r_1 + theta (r_2 + (1 - theta) (r_3 + theta (r_4 + (1 - theta) (r_5 + ...))))
+
+    with r_1 = y0 and the factors alternating theta, 1 - theta, theta, ... from r_2 on. When every
+    r_m (m >= 2) is a combination of the stages, r_m = h sum_i r[m - 2][i] k_i, multiplying out
+    gives y(t0 + theta h) = y0 + h sum_i k_i sum_m r[m - 2][i] w_m(theta) with
+    w_2 = theta, w_3 = theta (1 - theta), w_4 = theta^2 (1 - theta), ... The result is the
+    `DenseOutput.P` matrix: one row per stage, columns theta^1 .. theta^len(r), exact.
+    """
+    rows = [[_frac(x) for x in rm] for rm in r]
+    n = len(rows[0])
+    if any(len(rm) != n for rm in rows):
+        raise TableauError("nested dense output: the r_m differ in their number of stages")
+    theta, one_minus_theta = [Fraction(0), Fraction(1)], [Fraction(1), Fraction(-1)]
+    degree = len(rows)
+    P = [[Fraction(0)] * degree for _ in range(n)]
+    w = [Fraction(1)]
+    for m, rm in enumerate(rows):
+        w = _poly_mul(w, theta if m % 2 == 0 else one_minus_theta)  # w_{m+2}; w[0] == 0
+        for i, coef in enumerate(rm):
+            if coef:
+                for j in range(1, len(w)):
+                    P[i][j - 1] += coef * w[j]
+    return tuple(tuple(row) for row in P)
