@@ -298,7 +298,7 @@ class TupleState:
 # --------------------------------------------------------------------------- the solve
 def solve(func: Callable, y0: torch.Tensor, t: torch.Tensor, times: list[float], *, rtol: float,
           atol: float, method: str, opts: dict, track_t: bool,
-          trajectory: Trajectory | None = None) -> tuple[torch.Tensor, SolveStats]:
+          trajectory: Trajectory | None = None, record: bool = True) -> tuple[torch.Tensor, SolveStats]:
     """Integrate a validated single-tensor problem; returns (solution (len(t), *y0.shape), stats)."""
     stats = SolveStats(method=method)
     f = _Field(func, y0.dtype, y0.device, y0.shape)
@@ -317,7 +317,8 @@ def solve(func: Callable, y0: torch.Tensor, t: torch.Tensor, times: list[float],
             ys = _solve_fixed(f, stepper, y0, times, T, opts, stats, trajectory)
     finally:
         stats.nfe = f.nfe
-        _record_forward(stats)
+        if record:
+            _record_forward(stats)
     return torch.stack(ys), stats
 
 

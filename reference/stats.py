@@ -42,7 +42,8 @@ class AdjointStats:
         for the whole replay (checkpoint).
     reconstruction_error: backsolve only: max-abs |z_hat(t0) - z(t0)| of the state rebuilt by
         integrating backward from the last output time to the first one, before the reset to the
-        stored forward value.
+        stored forward value. `reconstruction_errors` lists the same for every output interval,
+        first interval first.
     """
 
     strategy: str
@@ -50,6 +51,7 @@ class AdjointStats:
     backward: list[SolveStats] = field(default_factory=list)
     backward_nfe: int = 0
     reconstruction_error: float | None = None
+    reconstruction_errors: list[float] = field(default_factory=list)
 
 
 _LAST = threading.local()
