@@ -9,9 +9,9 @@ rho(t) <= p vertices
 where the elementary weight vector is Phi_i(leaf) = 1 and, for t = [u_1, ..., u_m] (a root whose
 children are the subtrees u_k),
 
-    Phi_i(t) = prod_k sum_j a_ij Phi_j(u_k)                          (HNW I, Definition 2.9)
+    Phi_i(t) = prod_k sum_j a_ij Phi_j(u_k)                          (HNW I, sec. II.2)
 
-and the density is gamma(leaf) = 1, gamma(t) = rho(t) prod_k gamma(u_k) (HNW I, Definition 2.10).
+and the density is gamma(leaf) = 1, gamma(t) = rho(t) prod_k gamma(u_k) (HNW I, sec. II.2).
 These are the conditions for the autonomous form y' = f(y); `reference.tableau` checks
 c_i = sum_j a_ij, under which they are also the conditions for non-autonomous problems.
 
@@ -33,7 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
-from math import factorial
+from math import factorial, lcm
 from typing import Sequence
 
 from .tableau import ButcherTableau
@@ -41,7 +41,7 @@ from .tableau import ButcherTableau
 Matrix = Sequence[Sequence[Fraction]]
 Vector = Sequence[Fraction]
 
-# Number of rooted trees with n vertices, OEIS A000081 (HNW I, Table 2.1 lists them up to n = 10).
+# Number of rooted trees with n vertices, OEIS A000081 (also tabulated in HNW I, sec. II.2).
 TREE_COUNTS: dict[int, int] = {1: 1, 2: 1, 3: 2, 4: 4, 5: 9, 6: 20, 7: 48, 8: 115, 9: 286, 10: 719}
 
 _ZERO, _ONE = Fraction(0), Fraction(1)
@@ -54,7 +54,8 @@ class Tree:
 
     `key` is the sorted tuple of the children's keys (a leaf is ``()``), so two trees are equal
     iff their keys are. `order` is rho(t) (number of vertices), `density` gamma(t), `symmetry`
-    sigma(t) (the order of its automorphism group, HNW I, Definition 2.11 and eq. (2.19)).
+    sigma(t) (the order of its automorphism group; sigma(leaf) = 1 and sigma(t) =
+    prod over distinct children u of sigma(u)^m * m!, m the multiplicity of u; HNW I, sec. II.2).
     """
 
     key: tuple
@@ -134,40 +135,63 @@ def trees_of_order(n: int) -> tuple[Tree, ...]:
 
 def rooted_trees(max_order: int) -> list[Tree]:
     """All rooted trees with 1..max_order vertices, by increasing order (Butcher 1963;
-    HNW I, sec. II.2, Table 2.1). Counts are checked against OEIS A000081 up to order 10."""
+    HNW I, sec. II.2). Counts are checked against OEIS A000081 up to order 10."""
     return [t for n in range(1, max_order + 1) for t in trees_of_order(n)]
 
 
 # ------------------------------------------------------------------------------ elementary weights
 class _WeightTable:
-    """Phi(t) and A Phi(t) for one matrix A, memoised per tree (each tree reuses its subtrees')."""
+    """Elementary weights Phi(t) for one matrix A, memoised per tree.
+
+    For speed everything is kept in integers: with D the least common denominator of A and
+    A_int = D A, Phi(t) = N(t) / D^(rho(t) - 1) where N(leaf) = 1 and
+    N(t) = prod_k A_int N(u_k) (each child contributes rho(u_k) factors of D). No gcd is taken
+    until a residual is formed, which keeps order 9 with 16 stages of 25-digit decimals fast.
+    """
 
     def __init__(self, A: tuple[tuple[Fraction, ...], ...]):
         self.s = len(A)
-        # sparse rows: explicit tableaus are lower triangular and often have many zeros
-        self.rows = tuple(tuple((j, a) for j, a in enumerate(row) if a) for row in A)
-        self.phi: dict[Tree, tuple[Fraction, ...]] = {}
-        self.aphi: dict[Tree, tuple[Fraction, ...]] = {}
+        self.D = lcm(1, *(x.denominator for row in A for x in row))
+        # sparse integer rows: explicit tableaus are lower triangular and often have many zeros
+        self.rows = tuple(tuple((j, x.numerator * (self.D // x.denominator))
+                                for j, x in enumerate(row) if x) for row in A)
+        self.num: dict[Tree, tuple[int, ...]] = {}
+        self.anum: dict[Tree, tuple[int, ...]] = {}
 
-    def Phi(self, t: Tree) -> tuple[Fraction, ...]:
-        v = self.phi.get(t)
+    def N(self, t: Tree) -> tuple[int, ...]:
+        v = self.num.get(t)
         if v is None:
             if not t.children:
-                v = (_ONE,) * self.s
+                v = (1,) * self.s
             else:
-                v = self.APhi(t.children[0])
+                v = self.AN(t.children[0])
                 for u in t.children[1:]:
-                    v = tuple(x * y for x, y in zip(v, self.APhi(u)))
-            self.phi[t] = v
+                    v = tuple(x * y for x, y in zip(v, self.AN(u)))
+            self.num[t] = v
         return v
 
-    def APhi(self, t: Tree) -> tuple[Fraction, ...]:
-        v = self.aphi.get(t)
+    def AN(self, t: Tree) -> tuple[int, ...]:
+        v = self.anum.get(t)
         if v is None:
-            p = self.Phi(t)
-            v = tuple(sum((a * p[j] for j, a in row), _ZERO) for row in self.rows)
-            self.aphi[t] = v
+            p = self.N(t)
+            v = tuple(sum(a * p[j] for j, a in row) for row in self.rows)
+            self.anum[t] = v
         return v
+
+    def Phi(self, t: Tree) -> tuple[Fraction, ...]:
+        den = self.D ** (t.order - 1)
+        return tuple(Fraction(x, den) for x in self.N(t))
+
+    def dot(self, w: tuple[tuple[int, ...], int], t: Tree) -> Fraction:
+        """sum_i w_i Phi_i(t), exact, for w given as `_int_vector(w)`."""
+        wn, wd = w
+        return Fraction(sum(x * y for x, y in zip(wn, self.N(t)) if x), wd * self.D ** (t.order - 1))
+
+
+def _int_vector(w: Vector) -> tuple[tuple[int, ...], int]:
+    """(w_int, d) with w = w_int / d, d the least common denominator."""
+    d = lcm(1, *(x.denominator for x in w))
+    return tuple(x.numerator * (d // x.denominator) for x in w), d
 
 
 def _as_matrix(A: Matrix) -> tuple[tuple[Fraction, ...], ...]:
@@ -181,7 +205,7 @@ def _table(A: tuple[tuple[Fraction, ...], ...]) -> _WeightTable:
 
 def elementary_weights(A: Matrix, t: Tree) -> tuple[Fraction, ...]:
     """Phi(t), the elementary weight vector of tree t for coefficient matrix A
-    (HNW I, Definition 2.9), exact."""
+    (HNW I, sec. II.2), exact."""
     return _table(_as_matrix(A)).Phi(t)
 
 
@@ -192,16 +216,13 @@ def _abs_tables(A: tuple[tuple[Fraction, ...], ...], delta: Fraction) -> tuple[_
     return _table(absA), _table(upA)
 
 
-def _dot(w: Vector, v: Sequence[Fraction]) -> Fraction:
-    return sum((x * y for x, y in zip(w, v) if x), _ZERO)
-
-
-def _bound(w: Vector, phi_abs: Sequence[Fraction], phi_up: Sequence[Fraction], delta: Fraction) -> Fraction:
-    """sum_i (|w_i| + delta) Phi_i(|A| + delta) - sum_i |w_i| Phi_i(|A|), over nonzero w_i."""
-    if not delta:
-        return _ZERO
-    return (sum(((abs(x) + delta) * p for x, p in zip(w, phi_up) if x), _ZERO)
-            - sum((abs(x) * p for x, p in zip(w, phi_abs) if x), _ZERO))
+def _bounder(w: Vector, A: tuple[tuple[Fraction, ...], ...], delta: Fraction):
+    """t -> sum_i (|w_i| + delta) Phi_i(t; |A| + delta) - sum_i |w_i| Phi_i(t; |A|), summed
+    over nonzero w_i, with A perturbed only on its nonzero entries."""
+    t_abs, t_up = _abs_tables(A, delta)
+    w_abs = _int_vector([abs(x) for x in w])
+    w_up = _int_vector([abs(x) + delta if x else _ZERO for x in w])
+    return lambda t: t_up.dot(w_up, t) - t_abs.dot(w_abs, t)
 
 
 # ------------------------------------------------------------------------ conditions for b weights
@@ -209,8 +230,8 @@ def order_residuals(A: Matrix, b: Vector, max_order: int) -> list[tuple[Tree, Fr
     """[(t, sum_i b_i Phi_i(t) - 1/gamma(t))] for every tree with rho(t) <= max_order; all
     residuals up to order p vanish iff (A, b) has order >= p (HNW I, Theorem 2.13)."""
     table = _table(_as_matrix(A))
-    b = tuple(Fraction(x) for x in b)
-    return [(t, _dot(b, table.Phi(t)) - Fraction(1, t.density)) for t in rooted_trees(max_order)]
+    w = _int_vector([Fraction(x) for x in b])
+    return [(t, table.dot(w, t) - Fraction(1, t.density)) for t in rooted_trees(max_order)]
 
 
 def residual_bounds(A: Matrix, b: Vector, coefficient_tolerance: Fraction,
@@ -236,13 +257,11 @@ def residual_bounds(A: Matrix, b: Vector, coefficient_tolerance: Fraction,
     conversely, an accepted residual means the exact method the decimals approximate has
     |residual| <= 2 B(t).
     """
-    A_ = _as_matrix(A)
     delta = Fraction(coefficient_tolerance)
-    b = tuple(Fraction(x) for x in b)
     if not delta:
         return [(t, _ZERO) for t in rooted_trees(max_order)]
-    t_abs, t_up = _abs_tables(A_, delta)
-    return [(t, _bound(b, t_abs.Phi(t), t_up.Phi(t), delta)) for t in rooted_trees(max_order)]
+    bound = _bounder([Fraction(x) for x in b], _as_matrix(A), delta)
+    return [(t, bound(t)) for t in rooted_trees(max_order)]
 
 
 def _violations(residuals, bounds, tol: Fraction) -> dict[int, list[tuple[Tree, Fraction, Fraction]]]:
@@ -286,12 +305,11 @@ def dense_order_residuals(tableau: ButcherTableau, max_order: int) -> list[tuple
     sum_i b_i(theta) Phi_i(t) - theta^rho(t)/gamma(t) over the extended stages
     (HNW I, sec. II.6, eq. (6.7)); r has max(deg P, rho(t)) entries."""
     table = _table(extended_matrix(tableau))
-    cols = _dense_columns(tableau)
+    cols = [_int_vector(col) for col in _dense_columns(tableau)]
     out = []
     for t in rooted_trees(max_order):
-        phi = table.Phi(t)
         n = max(len(cols), t.order)
-        r = [(_dot(cols[j], phi) if j < len(cols) else _ZERO) for j in range(n)]
+        r = [(table.dot(cols[j], t) if j < len(cols) else _ZERO) for j in range(n)]
         r[t.order - 1] -= Fraction(1, t.density)
         out.append((t, tuple(r)))
     return out
@@ -306,12 +324,12 @@ def dense_residual_bounds(tableau: ButcherTableau, max_order: int,
     trees = rooted_trees(max_order)
     if not delta:
         return [(t, (_ZERO,) * max(len(cols), t.order)) for t in trees]
-    t_abs, t_up = _abs_tables(extended_matrix(tableau), delta)
+    A = extended_matrix(tableau)
+    bounds = [_bounder(col, A, delta) for col in cols]
     out = []
     for t in trees:
-        pa, pu = t_abs.Phi(t), t_up.Phi(t)
         n = max(len(cols), t.order)
-        out.append((t, tuple(_bound(cols[j], pa, pu, delta) if j < len(cols) else _ZERO for j in range(n))))
+        out.append((t, tuple(bounds[j](t) if j < len(cols) else _ZERO for j in range(n))))
     return out
 
 

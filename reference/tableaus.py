@@ -174,11 +174,14 @@ TSIT5 = ButcherTableau.from_strings(
         order=4,
         source="Tsitouras (2011), Comput. Math. Appl. 62, 770-775: the pair's continuous extension",
     ),
-    # The paper prints 16 significant digits (a few entries 15 or 17-20), so an entry of size up to
-    # ~12 (a_52, a_62) carries a rounding error up to 5e-15. The checks add a handful of such
-    # entries (sum(b) misses 1 by ~1e-16; the expanded b_i(theta) miss b_i by up to ~1e-15), so
-    # the tolerance is the printed precision of the largest entries, 1e-14; the exact residuals
-    # are far below it, and an entry mistyped in any of its printed digits is far above it.
+    # The paper prints 16 significant digits (the error row 15 decimals, the interpolant's factors
+    # 17-20), so its largest entries (a_52 = -11.74888356406283, a_62) are exact only to 5e-15, and
+    # the derived a_i1 = c_i - sum_j a_ij, b_hat = b - row and expanded b_i(theta) inherit at most
+    # ~6e-15: 1e-14 bounds the rounding of every coefficient. In exact arithmetic the construction
+    # checks here miss by at most 8.5e-16 (the error row sums to 1/66 + 8.5e-16). The interpolant's
+    # order conditions miss by up to 3.2e-14 (its weights reach |P| = 88 and amplify the rounding
+    # of the a_ij; with 86-digit a_ij they miss by 2e-15), within the rounding bounds that
+    # `reference.order_conditions` derives from this tolerance.
     coefficient_tolerance="1e-14",
 )
 
@@ -360,10 +363,12 @@ DOP853 = ButcherTableau.from_strings(
         a_extra=tuple(tuple(_fracs(row)) for row in _DOP853_A_EXTRA),
         c_extra=tuple(_fracs(_DOP853_C_EXTRA)),
     ),
-    # dop853.f prints 28-30 significant digits; its largest coefficients (the d's, up to ~530) then
-    # carry rounding errors up to ~5e-27, and a check sums up to 16 of them (times the small
-    # integers of the nested form), so 1e-24 is the printed precision with that margin. The
-    # exact residuals of the checks stay below it; a mistyped digit anywhere is far above it.
+    # dop853.f prints 28-30 significant digits, so its largest coefficients (d_68 = 527.8...) are
+    # exact only to ~5e-27, and an entry of P (up to 545), a combination of up to four d's with
+    # small integer factors, to ~6e-26: 1e-24 bounds the rounding of every coefficient with
+    # margin. In exact arithmetic the construction checks here miss by at most 2.4e-26
+    # (sum_i b_i(theta) = theta), the order conditions of b, b_hat and b_hat_secondary by at most
+    # 4.7e-28 and those of the interpolant (orders 1-7) by at most 3.1e-26.
     coefficient_tolerance="1e-24",
 )
 
