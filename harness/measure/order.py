@@ -40,14 +40,15 @@ def _ls_slope(h: np.ndarray, e: np.ndarray) -> float:
     return float(np.polyfit(np.log(h), np.log(e), 1)[0])
 
 
-def observed_order(h, error, *, floor: float = 0.0, min_points: int = 3,
+def observed_order(h, error, *, floor=0.0, min_points: int = 3,
                    spread: float = 0.2) -> OrderEstimate:
     """Estimate the order p in error ~ C h^p.
 
     Args:
         h, error: step sizes and errors (any order; errors >= 0).
         floor: errors at or below this are round-off, not truncation error, and are dropped
-            (callers pass a few hundred float eps times the solution's scale).
+            (callers pass a few hundred float eps times the solution's scale); a scalar, or one
+            value per point when the floor depends on h.
         min_points: the fewest points a window may have.
         spread: how far a local slope may stray from the anchor's slope: the relative size of
             the next error term, (C_{p+1}/C_p) h, that is still taken as asymptotic (0.2).
@@ -56,6 +57,7 @@ def observed_order(h, error, *, floor: float = 0.0, min_points: int = 3,
     e = np.asarray(error, dtype=np.float64)
     order = np.argsort(-h)                     # largest h first
     hs, es = h[order], e[order]
+    floors = np.broadcast_to(np.asarray(floor, dtype=np.float64), h.shape)[order]
 
     def local(k: int) -> float:
         if es[k] > 0 and es[k + 1] > 0:
@@ -63,7 +65,7 @@ def observed_order(h, error, *, floor: float = 0.0, min_points: int = 3,
         return float("nan")
 
     slopes = [local(k) for k in range(len(hs) - 1)]
-    good = [k for k in range(len(hs)) if math.isfinite(es[k]) and es[k] > floor]
+    good = [k for k in range(len(hs)) if math.isfinite(es[k]) and es[k] > floors[k]]
     # the longest run of consecutive good points ending at the smallest good h
     run: list[int] = []
     for k in reversed(good):
@@ -75,7 +77,7 @@ def observed_order(h, error, *, floor: float = 0.0, min_points: int = 3,
     if len(run) < min_points:
         return OrderEstimate(float("nan"), slopes, [], h.tolist(), e.tolist(),
                              reason=f"fewer than {min_points} consecutive points above the round-off "
-                                    f"floor {floor:g} with falling error")
+                                    f"floor with falling error")
     # The anchor: the smallest-h window of `min_points` whose local slopes agree with each other.
     for end in range(len(run), min_points - 1, -1):
         idx = run[end - min_points:end]
