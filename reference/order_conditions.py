@@ -34,17 +34,19 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
 from math import factorial, lcm
-from typing import Sequence
+from typing import Callable, Sequence
 
 from .tableau import ButcherTableau
 
 Matrix = Sequence[Sequence[Fraction]]
 Vector = Sequence[Fraction]
+ExactMatrix = tuple[tuple[Fraction, ...], ...]
+Violations = dict[int, list[tuple["Tree", Fraction, Fraction]]]  # order -> (tree, residual, allowed)
 
 # Number of rooted trees with n vertices, OEIS A000081 (also tabulated in HNW I, sec. II.2).
 TREE_COUNTS: dict[int, int] = {1: 1, 2: 1, 3: 2, 4: 4, 5: 9, 6: 20, 7: 48, 8: 115, 9: 286, 10: 719}
 
-_ZERO, _ONE = Fraction(0), Fraction(1)
+_ZERO = Fraction(0)
 
 
 # ---------------------------------------------------------------------------------- rooted trees
@@ -149,7 +151,7 @@ class _WeightTable:
     until a residual is formed, which keeps order 9 with 16 stages of 25-digit decimals fast.
     """
 
-    def __init__(self, A: tuple[tuple[Fraction, ...], ...]):
+    def __init__(self, A: ExactMatrix):
         self.s = len(A)
         self.D = lcm(1, *(x.denominator for row in A for x in row))
         # sparse integer rows: explicit tableaus are lower triangular and often have many zeros
@@ -194,12 +196,12 @@ def _int_vector(w: Vector) -> tuple[tuple[int, ...], int]:
     return tuple(x.numerator * (d // x.denominator) for x in w), d
 
 
-def _as_matrix(A: Matrix) -> tuple[tuple[Fraction, ...], ...]:
+def _as_matrix(A: Matrix) -> ExactMatrix:
     return tuple(tuple(Fraction(x) for x in row) for row in A)
 
 
 @lru_cache(maxsize=64)
-def _table(A: tuple[tuple[Fraction, ...], ...]) -> _WeightTable:
+def _table(A: ExactMatrix) -> _WeightTable:
     return _WeightTable(A)
 
 
@@ -209,14 +211,14 @@ def elementary_weights(A: Matrix, t: Tree) -> tuple[Fraction, ...]:
     return _table(_as_matrix(A)).Phi(t)
 
 
-def _abs_tables(A: tuple[tuple[Fraction, ...], ...], delta: Fraction) -> tuple[_WeightTable, _WeightTable]:
+def _abs_tables(A: ExactMatrix, delta: Fraction) -> tuple[_WeightTable, _WeightTable]:
     """Weight tables of |A| and of |A| + delta on A's nonzero pattern."""
     absA = tuple(tuple(abs(x) for x in row) for row in A)
     upA = tuple(tuple(abs(x) + delta if x else _ZERO for x in row) for row in A)
     return _table(absA), _table(upA)
 
 
-def _bounder(w: Vector, A: tuple[tuple[Fraction, ...], ...], delta: Fraction):
+def _bounder(w: Vector, A: ExactMatrix, delta: Fraction) -> Callable[[Tree], Fraction]:
     """t -> sum_i (|w_i| + delta) Phi_i(t; |A| + delta) - sum_i |w_i| Phi_i(t; |A|), summed
     over nonzero w_i, with A perturbed only on its nonzero entries."""
     t_abs, t_up = _abs_tables(A, delta)
@@ -238,7 +240,8 @@ def residual_bounds(A: Matrix, b: Vector, coefficient_tolerance: Fraction,
                     max_order: int) -> list[tuple[Tree, Fraction]]:
     """[(t, B(t))]: a rigorous bound on how far sum_i b_i Phi_i(t) can be from the value of a
     method whose nonzero coefficients each differ from the given ones by at most delta =
-    `coefficient_tolerance` (zero entries taken as exact).
+    `coefficient_tolerance` (an entry printed as 0 is a structural zero of the method, not a
+    rounded value, and is taken as exact).
 
     Why this bound (the tolerance used for tableaus printed as rounded decimals): expanding
     Phi, sum_i b_i Phi_i(t) = sum over labellings of b_{i0} * prod_{edges} a_{ij}, a sum of
@@ -249,13 +252,15 @@ def residual_bounds(A: Matrix, b: Vector, coefficient_tolerance: Fraction,
 
         B(t) = sum_i (|b_i| + delta) Phi_i(t; |A| + delta) - sum_i |b_i| Phi_i(t; |A|),
 
-    computed exactly with the same tree recursion. To first order B(t) = delta * K(t) with
-    K(t) = d/d delta of the above, a multiple of delta that grows like rho(t) * (number of nonzero
-    coefficients per row) * (max |a| row sum)^(rho(t) - 1) * sum |b|: the growth with the number of
-    products in a tree that rounding errors undergo. If the tableau is within delta of an exact
-    order-p method, every residual of order <= p is at most B(t), so the check never rejects it;
-    conversely, an accepted residual means the exact method the decimals approximate has
-    |residual| <= 2 B(t).
+    where |A| + delta adds delta to the nonzero entries only, computed exactly with the same tree
+    recursion. To first order B(t) = delta * K(t), a multiple
+    of delta with K(t) <= N_b alpha^(rho-1) + (rho-1) N_A beta alpha^(rho-2) (alpha the largest
+    absolute row sum of A, beta = sum |b_i|, N_b and N_A the numbers of nonzero b_i and of nonzero
+    entries in a row of A): rounding errors grow with the number of coefficient products in a
+    tree, and with the size of the coefficients they multiply. If the tableau is within delta of
+    an exact order-p method, every residual of order <= p is at most B(t), so the check never
+    rejects it; conversely, an accepted residual means the exact method the decimals
+    approximate has |residual| <= 2 B(t).
     """
     delta = Fraction(coefficient_tolerance)
     if not delta:
@@ -264,7 +269,8 @@ def residual_bounds(A: Matrix, b: Vector, coefficient_tolerance: Fraction,
     return [(t, bound(t)) for t in rooted_trees(max_order)]
 
 
-def _violations(residuals, bounds, tol: Fraction) -> dict[int, list[tuple[Tree, Fraction, Fraction]]]:
+def _violations(residuals: list[tuple[Tree, Fraction]], bounds: list[tuple[Tree, Fraction]],
+                tol: Fraction) -> Violations:
     out: dict[int, list] = {}
     for (t, r), (_, bd) in zip(residuals, bounds):
         if abs(r) > bd + tol:
@@ -283,7 +289,7 @@ def satisfied_order(A: Matrix, b: Vector, tol: Fraction = Fraction(0), max_order
 
 
 # ----------------------------------------------------------------------- dense-output conditions
-def extended_matrix(tableau: ButcherTableau) -> tuple[tuple[Fraction, ...], ...]:
+def extended_matrix(tableau: ButcherTableau) -> ExactMatrix:
     """A of the main stages followed by the dense output's extra stages (rows `a_extra`), as one
     square lower-triangular matrix over all s + n_extra stages."""
     if tableau.dense is None:
@@ -300,7 +306,8 @@ def _dense_columns(tableau: ButcherTableau) -> list[tuple[Fraction, ...]]:
     return [tuple(row[j] for row in P) for j in range(len(P[0]))]
 
 
-def dense_order_residuals(tableau: ButcherTableau, max_order: int) -> list[tuple[Tree, tuple[Fraction, ...]]]:
+def dense_order_residuals(tableau: ButcherTableau,
+                          max_order: int) -> list[tuple[Tree, tuple[Fraction, ...]]]:
     """[(t, r)] with r[j] the coefficient of theta^(j+1) in
     sum_i b_i(theta) Phi_i(t) - theta^rho(t)/gamma(t) over the extended stages
     (HNW I, sec. II.6, eq. (6.7)); r has max(deg P, rho(t)) entries."""
@@ -316,10 +323,12 @@ def dense_order_residuals(tableau: ButcherTableau, max_order: int) -> list[tuple
 
 
 def dense_residual_bounds(tableau: ButcherTableau, max_order: int,
-                          coefficient_tolerance: Fraction | None = None) -> list[tuple[Tree, tuple[Fraction, ...]]]:
+                          coefficient_tolerance: Fraction | None = None,
+                          ) -> list[tuple[Tree, tuple[Fraction, ...]]]:
     """Per-coefficient rounding bounds for `dense_order_residuals`, as in `residual_bounds`
     with each column of P playing the part of b."""
-    delta = Fraction(tableau.coefficient_tolerance if coefficient_tolerance is None else coefficient_tolerance)
+    delta = Fraction(tableau.coefficient_tolerance if coefficient_tolerance is None
+                     else coefficient_tolerance)
     cols = _dense_columns(tableau)
     trees = rooted_trees(max_order)
     if not delta:
@@ -333,7 +342,8 @@ def dense_residual_bounds(tableau: ButcherTableau, max_order: int,
     return out
 
 
-def _dense_violations(tableau, max_order, tol, coefficient_tolerance):
+def _dense_violations(tableau: ButcherTableau, max_order: int, tol: Fraction,
+                      coefficient_tolerance: Fraction | None) -> Violations:
     out: dict[int, list] = {}
     for (t, r), (_, bd) in zip(dense_order_residuals(tableau, max_order),
                                dense_residual_bounds(tableau, max_order, coefficient_tolerance)):
@@ -409,7 +419,7 @@ class TableauReport:
         return "\n".join([head] + ["  " + str(c) for c in self.checks])
 
 
-def _worst(violations: dict[int, list], order: int):
+def _worst(violations: Violations, order: int) -> tuple[Tree, Fraction, Fraction] | None:
     cands = violations.get(order, [])
     return max(cands, key=lambda v: abs(v[1]) - v[2]) if cands else None
 

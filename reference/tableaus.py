@@ -113,10 +113,11 @@ def _poly(*factors) -> list[Fraction]:
 
 # ---------------------------------------------------------------------------------------- Tsit5
 # Ch. Tsitouras, Runge-Kutta pairs of order 5(4) satisfying only the first column simplifying
-# assumption, Comput. Math. Appl. 62 (2011) 770-775, Table 1 (the digits below are the paper's,
-# 16 significant digits for most entries). The paper prints c, b, the embedded row and a_ij for
-# j >= 2 only; the first column is defined there by the row sums, a_i1 = c_i - sum_{j>=2} a_ij,
-# which `_tsit5_row` applies in exact arithmetic. Row 7 is b (FSAL).
+# assumption, Comput. Math. Appl. 62 (2011) 770-775: the digits below are those the paper prints
+# (16 significant digits for most entries), as reproduced alike by OrdinaryDiffEq.jl and diffrax;
+# each is the correctly rounded value of the 86-digit coefficients in diffrax's tsit5.py. The
+# first column is given by the row sums, a_i1 = c_i - sum_{j>=2} a_ij, which `_tsit5_row` applies
+# in exact arithmetic to the printed c_i and a_ij (j >= 2). Row 7 is b (FSAL).
 _TSIT5_C = ["0", "0.161", "0.327", "0.9", "0.9800255409045097", "1", "1"]
 _TSIT5_A_FROM_COL2 = [  # a_ij, j = 2 .. i-1
     [],
@@ -142,7 +143,7 @@ def _tsit5_row(i: int) -> list[Fraction]:
     return [Fraction(_TSIT5_C[i]) - sum(rest, Fraction(0))] + rest
 
 
-# Tsitouras's continuous extension (same paper, sec. 3), order 4, printed in factored form:
+# Tsitouras's continuous extension (same paper), order 4, printed there in factored form:
 #   b_1(t) = -1.0530884977290216 t (t - 1.3299890189751412)(t^2 - 1.4364028541716351 t + 0.7139816917074209)
 #   b_2(t) = 0.1017 t^2 (t^2 - 2.1966568338249754 t + 1.2949852507374631)
 #   b_3(t) = 2.490627285651252793 t^2 (t^2 - 2.38535645472061657 t + 1.57803468208092486)
@@ -354,8 +355,8 @@ DOP853 = ButcherTableau.from_strings(
     b_hat_secondary=_DOP853_BHH, secondary_order=3,
     # The controller combines both estimates as err5^2 / sqrt(err5^2 + 0.01 err3^2) ~ h^8.
     order=8, error_order=7, fsal=True,
-    source="Dormand & Prince, High order embedded Runge-Kutta formulae, J. Comput. Appl. Math. 7 "
-           "(1981) 67-75; " + HNW + ", sec. II.10; coefficients of Hairer's dop853.f",
+    source="Dormand & Prince's 8(5,3) pair as given in " + HNW + ", sec. II.10; coefficients of "
+           "Hairer's dop853.f",
     dense=DenseOutput(
         P=_dop853_dense_P(),
         order=7,
