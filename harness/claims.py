@@ -1,0 +1,156 @@
+"""Claims: what an implementation under test promises for one method.
+
+A check that does not apply under the claims is skipped, visibly, with the reason
+(`Claims.skip_reason`). Defaults come from `KNOWN_METHODS`, a table of well-known method names;
+every claim can be overridden by the user (`Claims.override`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from reference.tableaus import TABLEAUS
+
+GRADIENT_MODES = ("none", "autograd")
+
+
+@dataclass(frozen=True)
+class Claims:
+    """Promises of an implementation for one method.
+
+    order: convergence order of the values at step ends (fixed step) / of the global error
+        (adaptive), None when unknown (order checks are then skipped).
+    dense_order: order of the values at output times that fall between steps (the continuous
+        extension, or interpolation); a separate claim from `order`.
+    adaptive: step-size control by error estimate (True) or fixed steps of `options["step_size"]`.
+    gradients: "autograd" (gradients flow to y0, t and parameters, by backprop or an adjoint) or
+        "none".
+    float32: solves float32 states.  reverse_time: accepts decreasing t.
+    t_grad: gradients with respect to t.  batching: any leading batch shape of y0.
+    stiff: meant for stiff problems (the stiff problems are only run for such claims).
+    adjoint: gradients come from an adjoint backward solve (reconstruction checks apply).
+    """
+
+    order: int | None = None
+    dense_order: int | None = None
+    adaptive: bool = True
+    gradients: str = "autograd"
+    float32: bool = True
+    reverse_time: bool = True
+    t_grad: bool = True
+    batching: bool = True
+    stiff: bool = False
+    adjoint: bool = False
+
+    def __post_init__(self) -> None:
+        if self.gradients not in GRADIENT_MODES:
+            raise ValueError(f"claim gradients must be one of {GRADIENT_MODES}, got {self.gradients!r}")
+        for name in ("order", "dense_order"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                raise ValueError(f"claim {name} must be a positive int or None, got {v!r}")
+
+    def override(self, **changes: Any) -> "Claims":
+        """A copy with some claims changed; unknown names raise ValueError listing the valid ones."""
+        valid = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - valid)
+        if unknown:
+            raise ValueError(f"unknown claim(s) {unknown}; valid claims: {', '.join(sorted(valid))}")
+        return replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def skip_reason(self, *, needs_order: bool = False, needs_dense_order: bool = False,
+                    needs_adaptive: bool | None = None, needs_gradients: bool = False,
+                    needs_float32: bool = False, needs_reverse_time: bool = False,
+                    needs_t_grad: bool = False, needs_batching: bool = False,
+                    needs_stiff: bool = False, needs_adjoint: bool = False) -> str | None:
+        """Why a check with these needs does not apply, or None when it does."""
+        if needs_order and self.order is None:
+            return "no order claimed"
+        if needs_dense_order and self.dense_order is None:
+            return "no dense-output order claimed"
+        if needs_adaptive is True and not self.adaptive:
+            return "fixed-step method (check needs an adaptive one)"
+        if needs_adaptive is False and self.adaptive:
+            return "adaptive method (check needs a fixed-step one)"
+        if (needs_gradients or needs_t_grad or needs_adjoint) and self.gradients == "none":
+            return "no gradients claimed"
+        if needs_t_grad and not self.t_grad:
+            return "no gradients with respect to t claimed"
+        if needs_float32 and not self.float32:
+            return "float32 not claimed"
+        if needs_reverse_time and not self.reverse_time:
+            return "reverse time not claimed"
+        if needs_batching and not self.batching:
+            return "batching not claimed"
+        if needs_stiff and not self.stiff:
+            return "not claimed for stiff problems"
+        if needs_adjoint and not self.adjoint:
+            return "not an adjoint method"
+        return None
+
+
+def _reference_claims() -> dict[str, Claims]:
+    out = {}
+    for name, tab in TABLEAUS.items():
+        # Fixed-step reference methods land exactly on every output time: dense order = order.
+        dense = tab.dense.order if tab.dense is not None else tab.order
+        out[name] = Claims(order=tab.order, dense_order=dense, adaptive=tab.adaptive)
+    return out
+
+
+# torchdiffeq 0.2.5 (torchdiffeq/_impl/*): its adaptive RK solvers interpolate output times with a
+# quartic through y0, y_mid, y1, f0, f1 (rk_common._interp_fit), so their dense order is at most 4;
+# its fixed-grid solvers interpolate linearly between grid points by default ("perturb"/"interp"
+# options aside), so their dense order is min(order, 2). Its `rk4` is the 3/8 rule.
+_TORCHDIFFEQ = {
+    "dopri5": Claims(order=5, dense_order=4),
+    "bosh3": Claims(order=3, dense_order=3),
+    "fehlberg2": Claims(order=2, dense_order=2),
+    "adaptive_heun": Claims(order=2, dense_order=2),
+    "dopri8": Claims(order=8, dense_order=4),
+    "euler": Claims(order=1, dense_order=1, adaptive=False),
+    "midpoint": Claims(order=2, dense_order=2, adaptive=False),
+    "heun3": Claims(order=3, dense_order=2, adaptive=False),
+    "rk4": Claims(order=4, dense_order=2, adaptive=False),
+    "explicit_adams": Claims(order=None, dense_order=2, adaptive=False),
+    "implicit_adams": Claims(order=None, dense_order=2, adaptive=False),
+}
+
+# torchode 1.0.1: Dopri5 and Tsit5 with their own order-4 continuous extensions.
+_TORCHODE = {
+    "dopri5": Claims(order=5, dense_order=4),
+    "tsit5": Claims(order=5, dense_order=4),
+}
+
+# scipy.integrate.solve_ivp methods (through torchdiffeq's scipy_solver): no gradients.
+_SCIPY = {
+    "RK23": Claims(order=3, dense_order=3, gradients="none", t_grad=False),
+    "RK45": Claims(order=5, dense_order=4, gradients="none", t_grad=False),
+    "DOP853": Claims(order=8, dense_order=7, gradients="none", t_grad=False),
+    "Radau": Claims(order=5, dense_order=3, gradients="none", t_grad=False, stiff=True),
+    "BDF": Claims(order=None, dense_order=None, gradients="none", t_grad=False, stiff=True),
+    "LSODA": Claims(order=None, dense_order=None, gradients="none", t_grad=False, stiff=True),
+}
+
+KNOWN_METHODS: dict[str, dict[str, Claims]] = {
+    "reference": _reference_claims(),
+    "torchdiffeq": _TORCHDIFFEQ,
+    "torchode": _TORCHODE,
+    "scipy": _SCIPY,
+}
+"""Default claims by family and method name. Implementations loaded by import path use the
+union, reference names first, then torchdiffeq's, torchode's and scipy's."""
+
+
+def default_claims(family: str, method: str) -> Claims:
+    """Claims for `method` of an implementation of `family` ("reference", "torchdiffeq",
+    "torchode", "scipy", or "custom" for one loaded by import path)."""
+    tables = [KNOWN_METHODS[family]] if family in KNOWN_METHODS else list(KNOWN_METHODS.values())
+    for table in tables:
+        if method in table:
+            return table[method]
+    return Claims()
