@@ -1,0 +1,76 @@
+"""Shared fixtures and helpers of the verification suites.
+
+The fixtures `ode_case` (one implementation under test with one method) and `check` come from
+the ode-harness pytest plugin (harness/pytest_plugin.py). Problem and tolerance sweeps come from
+the run's profile, so `--ode-profile` decides how deep every suite goes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from harness.oracles import best_forward_oracle, scipy_oracle
+from harness.problems import Problem, get_problem
+from harness.pytest_plugin import OdeCase, ode_config
+
+EPS = {torch.float64: float(np.finfo(np.float64).eps), torch.float32: float(np.finfo(np.float32).eps)}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    profile = ode_config(metafunc.config).profile
+    if "problem_name" in metafunc.fixturenames:
+        metafunc.parametrize("problem_name", profile.problems)
+    if "tol" in metafunc.fixturenames:
+        metafunc.parametrize("tol", profile.tolerances, ids=[f"tol={t:g}" for t in profile.tolerances])
+
+
+@pytest.fixture
+def problem(problem_name: str) -> Problem:
+    return get_problem(problem_name)
+
+
+def scipy_baseline_method(order: int | None) -> str:
+    """scipy's explicit method of the same order class, the baseline an IUT is measured against:
+    RK23 for order <= 3, RK45 for 4-5, DOP853 above."""
+    if order is not None and order <= 3:
+        return "RK23"
+    if order is not None and order >= 6:
+        return "DOP853"
+    return "RK45"
+
+
+def baseline_error(problem: Problem, times: np.ndarray, tol: float, order: int | None,
+                   truth: np.ndarray) -> float:
+    """Max-abs error of scipy's same-order-class method at rtol = atol = tol (cached oracle call)."""
+    sol = scipy_oracle(problem, times, rtol=tol, atol=tol, method=scipy_baseline_method(order),
+                       loose_factor=10.0)
+    return float(np.abs(sol.values - truth).max())
+
+
+def solve_problem(case: OdeCase, problem: Problem, times, *, tol: float | None = None,
+                  step_size: float | None = None, dtype=torch.float64, y0=None, batch: int | None = None):
+    """Run the IUT on a library problem; returns numpy (len(times), [batch,] dim)."""
+    field = problem.make_field(dtype=dtype, device=case.device)
+    y0 = torch.tensor(problem.y0 if y0 is None else y0, dtype=dtype, device=case.device)
+    if batch is not None:
+        y0 = y0.expand(batch, -1).clone()
+    t = torch.as_tensor(np.asarray(times, dtype=np.float64), dtype=dtype, device=case.device)
+    kw = dict(rtol=tol, atol=tol) if tol is not None else {}
+    with torch.no_grad():
+        ys = case.odeint(field, y0, t, step_size=step_size, **kw)
+    return ys.detach().to(torch.float64).cpu().numpy()
+
+
+def fixed_step_for(problem: Problem, order: int, target: float = 1e-6) -> float:
+    """A step size that brings an order-p method near `target` on the problem's interval:
+    h = (t1 - t0) * target^(1/p) / 2, never more than 500 steps' worth of work per unit of the
+    interval... kept simple: the work stays bounded (<= 4000 steps) whatever the order."""
+    span = abs(problem.t1 - problem.t0)
+    h = span * target ** (1.0 / order) / 2
+    return max(h, span / 4000)
+
+
+__all__ = ["EPS", "baseline_error", "best_forward_oracle", "fixed_step_for", "scipy_baseline_method",
+           "solve_problem"]

@@ -1,0 +1,175 @@
+"""Forward accuracy: every applicable problem against its best oracle.
+
+Adaptive methods are measured against scipy's method of the same order class (RK23, RK45, DOP853)
+at the same rtol = atol, in the same run (the scipy run is cached with the oracles). Why a
+baseline and not a fixed multiple of the tolerance: the global error of a correct method depends
+on the problem's conditioning as much as on the tolerance, but two correct codes of one order
+with standard controllers land within a small factor of each other on the same problem (the
+reference dopri5 is within 1.01-1.03x of RK45 on Arenstorf and Pleiades at 1e-12,
+tests/test_published_problems.py). The threshold is
+
+    max(10 x baseline error, 10 tol max(|y*|, 1))  +  10 x oracle error  +  100 eps max(|y*|, 1)
+
+10x leaves room for other controllers and interpolants. The tolerance term is the allowance of
+tolerance proportionality: a code that keeps each step's local error below tol typically ends
+within a few tol of the solution over these intervals, so a baseline that happens to be far below
+tol (it stepped more cautiously, or its errors cancelled) does not make the check stricter than
+what the tolerance asked for. The oracle and round-off terms keep the check from being tighter
+than what it is compared with. A defect that costs the method its order (a wrong coefficient,
+a dropped stage) misses this bound by orders of magnitude at tol = 1e-8.
+
+Fixed-step methods are measured against the reference method of the same claimed order (euler,
+midpoint, heun3, rk4) at the same step size, threshold 10x its error plus the same floors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from harness.oracles import best_forward_oracle
+from reference import odeint as reference_odeint
+
+from .conftest import EPS, baseline_error, fixed_step_for, solve_problem
+
+FACTOR = 10.0
+REFERENCE_OF_ORDER = {1: "euler", 2: "midpoint", 3: "heun3", 4: "rk4"}
+
+
+def _applicable(ode_case, problem) -> None:
+    if problem.is_stiff:
+        ode_case.skip_unless(needs_stiff=True)
+
+
+def _threshold(base: float, tol: float | None, truth: np.ndarray, oracle_err: float, dtype) -> float:
+    scale = float(np.abs(truth).max())
+    floor = FACTOR * tol * max(scale, 1.0) if tol is not None else 0.0
+    return max(FACTOR * base, floor) + FACTOR * oracle_err + 100 * EPS[dtype] * max(scale, 1.0)
+
+
+def _fixed_baseline(problem, times, h: float, order: int, truth: np.ndarray) -> float:
+    ref = REFERENCE_OF_ORDER[order]
+    with torch.no_grad():
+        ys = reference_odeint(problem.make_field(), torch.tensor(problem.y0, dtype=torch.float64),
+                              torch.tensor(times, dtype=torch.float64), method=ref, options={"step_size": h})
+    return float(np.abs(ys.numpy()[1:] - truth).max())
+
+
+def _measure(ode_case, problem, check, times, *, tol=None, dtype=torch.float64, batch=None,
+             what="error"):
+    """Solve at `times`, compare every requested time except the first with the oracle."""
+    claims = ode_case.claims
+    oracle = best_forward_oracle(problem, times)
+    truth, oracle_err = oracle.values[1:], float(oracle.error_estimate[1:].max())
+    if claims.adaptive:
+        ys = solve_problem(ode_case, problem, times, tol=tol, dtype=dtype, batch=batch)
+        base = baseline_error(problem, times[1:] if times[0] == problem.t0 else times, tol, claims.order, truth)
+        base_what = f"scipy same-order baseline at tol={tol:g}"
+    else:
+        ode_case.skip_unless(needs_order=True)
+        if claims.order not in REFERENCE_OF_ORDER:
+            pytest.skip(f"{ode_case.id}: no reference fixed-step method of order {claims.order} to compare with")
+        h = fixed_step_for(problem, claims.order)
+        ys = solve_problem(ode_case, problem, times, step_size=h, dtype=dtype, batch=batch)
+        base = _fixed_baseline(problem, times, h, claims.order, truth)
+        base_what = f"reference {REFERENCE_OF_ORDER[claims.order]} at h={h:.3g}"
+        tol = None
+    got = ys[1:] if batch is None else ys[1:, :, :]
+    err = float(np.abs(got - (truth if batch is None else truth[:, None, :])).max())
+    thr = _threshold(base, tol, truth, oracle_err, dtype)
+    check.describe(problem=problem.name, dtype=dtype)
+    check.note(baseline_error=base, oracle_error=oracle_err, oracle=oracle.kinds[-1], tol=tol, **ode_case.stats())
+    check.expect_le(what, err, thr, f"{FACTOR:g}x the {base_what}, plus oracle and round-off floors")
+
+
+def test_error_at_end(ode_case, problem, tol, check):
+    """y(t1) from one solve over the problem's interval."""
+    _applicable(ode_case, problem)
+    if not ode_case.claims.adaptive and tol != ode_case.profile.tolerances[0]:
+        pytest.skip("fixed-step: the step size does not depend on tol; measured once")
+    _measure(ode_case, problem, check, np.array([problem.t0, problem.t1]), tol=tol)
+
+
+def test_error_at_interior_times(ode_case, problem, check):
+    """Output times that fall between steps (the dense output or the landing strategy)."""
+    _applicable(ode_case, problem)
+    times = problem.t0 + (problem.t1 - problem.t0) * np.array([0.0, 0.137, 0.5, 0.861, 1.0])
+    _measure(ode_case, problem, check, times, tol=1e-8, what="error_interior")
+
+
+def test_error_in_reverse_time(ode_case, problem, check):
+    """From t1 back to t0, starting at the oracle's y(t1)."""
+    _applicable(ode_case, problem)
+    ode_case.skip_unless(needs_reverse_time=True)
+    if not ({"hamiltonian", "neural"} & problem.tags or problem.name in ("A3", "B4", "B5")):
+        pytest.skip(f"{problem.name}: backward integration is ill-conditioned or unstable (attracting "
+                    "limit cycle, contraction or chaos); reverse time is measured on well-conditioned problems")
+    t_rev = np.array([problem.t1, problem.t0])
+    start = best_forward_oracle(problem, np.array([problem.t0, problem.t1]))
+    y1 = start.values[1]
+    tol = 1e-8
+    oracle_err = float(start.error_estimate[1])
+    check.describe(problem=problem.name, dtype=torch.float64)
+    if ode_case.claims.adaptive:
+        ys = solve_problem(ode_case, problem, t_rev, tol=tol, y0=y1)
+        from scipy.integrate import solve_ivp
+
+        from .conftest import scipy_baseline_method
+        sol = solve_ivp(problem.numpy_rhs, (problem.t1, problem.t0), y1, rtol=tol, atol=tol,
+                        method=scipy_baseline_method(ode_case.claims.order))
+        base = float(np.abs(sol.y[:, -1] - np.array(problem.y0)).max())
+    else:
+        ode_case.skip_unless(needs_order=True)
+        if ode_case.claims.order not in REFERENCE_OF_ORDER:
+            pytest.skip(f"{ode_case.id}: no reference fixed-step method of order {ode_case.claims.order}")
+        h = fixed_step_for(problem, ode_case.claims.order)
+        ys = solve_problem(ode_case, problem, t_rev, step_size=h, y0=y1)
+        with torch.no_grad():
+            ref = reference_odeint(problem.make_field(), torch.tensor(y1), torch.tensor(t_rev),
+                                   method=REFERENCE_OF_ORDER[ode_case.claims.order], options={"step_size": h})
+        base = float(np.abs(ref[-1].numpy() - np.array(problem.y0)).max())
+        tol = None
+    err = float(np.abs(ys[-1] - np.array(problem.y0)).max())
+    # the start value's own error propagates too: bounded by the oracle error times the
+    # problem's growth, taken as 10x here like the baseline factor
+    thr = _threshold(base, tol, np.array(problem.y0), oracle_err, torch.float64)
+    check.note(baseline_error=base, oracle_error=oracle_err)
+    check.expect_le("error_reverse", err, thr, f"{FACTOR:g}x scipy's/reference's same-order error backward")
+
+
+def test_error_float32(ode_case, problem, check):
+    """A float32 state at rtol = atol = 1e-5: within the float64 baseline's bound, or float32
+    round-off accumulated over the steps (1e3 eps32 |y|, i.e. about 1e-4 relative)."""
+    _applicable(ode_case, problem)
+    ode_case.skip_unless(needs_float32=True)
+    if "neural" not in problem.tags and problem.name not in ("A3", "B4", "linear-random-stable"):
+        pytest.skip("float32 is measured on a few well-conditioned problems")
+    times = np.array([problem.t0, problem.t1])
+    oracle = best_forward_oracle(problem, times)
+    truth = oracle.values[1:]
+    tol = 1e-5
+    check.describe(problem=problem.name, dtype=torch.float32)
+    if ode_case.claims.adaptive:
+        ys = solve_problem(ode_case, problem, times, tol=tol, dtype=torch.float32)
+        base = baseline_error(problem, times[1:], tol, ode_case.claims.order, truth)
+    else:
+        ode_case.skip_unless(needs_order=True)
+        if ode_case.claims.order not in REFERENCE_OF_ORDER:
+            pytest.skip(f"{ode_case.id}: no reference fixed-step method of order {ode_case.claims.order}")
+        h = fixed_step_for(problem, ode_case.claims.order, target=1e-5)
+        ys = solve_problem(ode_case, problem, times, step_size=h, dtype=torch.float32)
+        base = _fixed_baseline(problem, times, h, ode_case.claims.order, truth)
+        tol = None
+    err = float(np.abs(ys[1:] - truth).max())
+    scale = max(float(np.abs(truth).max()), 1.0)
+    thr = _threshold(base, tol, truth, float(oracle.error_estimate.max()), torch.float64) + 1e3 * EPS[torch.float32] * scale
+    check.expect_le("error_float32", err, thr, "the float64 bound plus 1e3 float32 eps x |y|")
+
+
+def test_error_batched(ode_case, problem, check):
+    """A batch of 3 copies of y0 (shape (3, dim)): every element as accurate as a lone solve."""
+    _applicable(ode_case, problem)
+    ode_case.skip_unless(needs_batching=True)
+    _measure(ode_case, problem, check, np.array([problem.t0, problem.t1]), tol=1e-8, batch=3,
+             what="error_batched")
