@@ -284,7 +284,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     chk: Check | None = item.funcargs.get("check") if hasattr(item, "funcargs") else None
     chk = chk or Check()
     message = ""
-    if report.skipped:
+    expected = getattr(report, "wasxfail", None)
+    if expected is not None:
+        # a known finding (suites/known_findings.py): the check failed as recorded, or now passes
+        verdict = Verdict.FAIL if report.skipped else Verdict.PASS
+        exc = call.excinfo.value if call.excinfo is not None else None
+        message = (str(exc).strip().splitlines()[0] if exc is not None and str(exc).strip() else "")
+        chk_extra = {"expected_failure": expected or "known finding"}
+    elif report.skipped:
         verdict = Verdict.SKIP
         message = str(call.excinfo.value.msg) if call.excinfo is not None and hasattr(call.excinfo.value, "msg") else "skipped"
     elif report.failed:
@@ -298,6 +305,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             message = "harness error: " + "".join(traceback.format_exception_only(type(exc), exc)).strip() if exc else "error"
     else:
         verdict = Verdict.PASS
+    if expected is None:
+        chk_extra = {}
     cfg = case.config
     _start_run(cfg)
     name = item.originalname or item.name
@@ -310,17 +319,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         threshold_reason=chk.threshold_reason, message=message, seed=cfg.seed,
         reproducer=_reproducer(item, case), duration_s=report.duration,
         extra={"claims": case.claims.as_dict(), "profile": cfg.profile.name, "nodeid": item.nodeid,
-               **_jsonable(chk.extra)},
+               **chk_extra, **_jsonable(chk.extra)},
     )
     append_record(cfg.results, rec)
 
 
 def _jsonable(d: dict) -> dict:
+    """Measured values as JSON data; anything else is kept as its repr, never lost or fatal."""
     out = {}
     for k, v in d.items():
         if isinstance(v, torch.Tensor):
             v = v.detach().cpu().tolist()
         elif hasattr(v, "tolist"):
             v = v.tolist()
-        out[k] = v
+        elif isinstance(v, torch.dtype):
+            v = str(v).removeprefix("torch.")
+        if not isinstance(v, (str, int, float, bool, type(None), list, dict)):
+            v = repr(v)
+        out[str(k)] = v
     return out

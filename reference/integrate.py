@@ -150,7 +150,7 @@ def _solve_adaptive(f: _Field, stepper: RKStepper, y0: torch.Tensor, times: list
     if "first_step" in opts:
         h_abs = float(opts["first_step"])
     else:
-        h_abs = initial_step(f, T(0), y0, k1, direction, tab.order, rtol, atol, norm, max_step)
+        h_abs = initial_step(f, T(0), y0, k1, direction, tab.error_order, rtol, atol, norm, max_step)
     h_abs = min(h_abs, abs(t_end - times[0]))
     stats.initial_step = h_abs
     ys, i_next = [y0], 1

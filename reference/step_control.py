@@ -41,10 +41,14 @@ def error_ratio(step, rtol: float, atol: float, norm: Norm) -> float:
     return 0.0 if denom == 0.0 else e5 * e5 / math.sqrt(denom)
 
 
-def initial_step(func, t0, y0: torch.Tensor, f0: torch.Tensor, direction: float, order: int,
+def initial_step(func, t0, y0: torch.Tensor, f0: torch.Tensor, direction: float, error_order: int,
                  rtol: float, atol: float, norm: Norm, max_step: float) -> float:
     """Hairer's starting step size (HNW sec. II.4, "Starting Step Size", steps a-f). One extra
-    evaluation of f. Returns |h|."""
+    evaluation of f. Returns |h|.
+
+    The exponent is 1/(q+1) with q the order of the *error estimate*, as in Hairer's codes
+    (dopri5.f HINIT with IORD = 5 for DOPRI5's 4th-order estimate, dop853.f with IORD = 8): the
+    step is chosen so that the controlled quantity, which scales like h^(q+1), starts near 0.01."""
     sc = atol + rtol * y0.detach().abs()
     d0 = float(norm(y0.detach() / sc))
     d1 = float(norm(f0.detach() / sc))
@@ -56,7 +60,7 @@ def initial_step(func, t0, y0: torch.Tensor, f0: torch.Tensor, direction: float,
     if max(d1, d2) <= 1e-15:
         h1 = max(1e-6, h0 * 1e-3)
     else:
-        h1 = (0.01 / max(d1, d2)) ** (1.0 / (order + 1))
+        h1 = (0.01 / max(d1, d2)) ** (1.0 / (error_order + 1))
     return min(100 * h0, h1, max_step)
 
 

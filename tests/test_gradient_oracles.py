@@ -16,10 +16,11 @@ oracle's absolute error scales with the size of the whole group (for a unit dire
 zero by cancellation, where an entry-wise relative check would demand more than any oracle
 delivers. The finite-difference directions are unit vectors, so the same scale applies to them.
 
-Measured (this machine, 2026): pairwise disagreements are 1e-13 .. 4e-10 relative, error
-estimates 1e-14 .. 3e-9 (forward sensitivities <= 6e-11, torchdiffeq <= 3e-9, finite differences
-<= 2e-8) -- every check has at least ~5x headroom below 1e-7 while still resolving a 1e-6
-relative error, which the last tests prove by seeding one.
+Measured (2 CPU cores, torch float64): pairwise disagreements 1e-14 .. 9e-10 relative; error
+estimates relative to the group norms: forward sensitivities <= 9e-11, torchdiffeq <= 3e-9,
+finite differences <= 3e-8 (Van der Pol, whose dL/dy0 is small, 0.11, by cancellation of the
+cotangents). The sum of two oracles' estimates stays >= 3x below 1e-7, while a 1e-6 relative
+error is still resolved, which the last tests prove by seeding one.
 """
 
 from __future__ import annotations
@@ -124,7 +125,10 @@ def test_full_gradients_agree_with_finite_differences(case, oracle):
     assert compare(project(r[oracle], fd), fd, REL, r["scale"]) == []
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if "non-autonomous" not in get_problem(CASES[c][0]).tags])
+AUTONOMOUS = [c for c in CASES if "non-autonomous" not in get_problem(CASES[c][0]).tags]
+
+
+@pytest.mark.parametrize("case", AUTONOMOUS)
 @pytest.mark.parametrize("oracle", FULL)
 def test_time_gradients_of_autonomous_fields_sum_to_zero(case, oracle):
     """Shifting every t_i by the same s does not change L for an autonomous field, so
@@ -188,7 +192,8 @@ def test_a_seeded_wrong_gradient_is_detected(spoil, group, case):
     if group == "t" or len(r["forward-sensitivity"].flat_params) <= 4:
         checks.append(compare(project(bad, r["fd"]), r["fd"], REL, r["scale"]))
     for failures in checks:
-        assert failures and all(f.startswith(f"{group}:") and "disagree" in f for f in failures), failures
+        assert failures, (case, group)
+        assert all(f.startswith(f"{group}:") and "disagree" in f for f in failures), failures
 
 
 def test_an_inaccurate_oracle_cannot_pass_a_check():
