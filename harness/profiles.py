@@ -17,6 +17,9 @@ class Profile:
     hypothesis_examples: int
     timeout_s: float                   # default per-check timeout (the CLI enforces it)
     benchmark_depths: tuple[int, ...]  # steps for memory-against-depth
+    gradient_tolerances: tuple[float, ...] = (1e-6, 1e-9)  # rtol = atol of gradient checks
+    bench_tolerances: tuple[float, ...] = (1e-4, 1e-6, 1e-8)  # NFE / work-precision sweeps
+    property_tolerance: float = 1e-8   # rtol = atol of the property checks
 
 
 PROFILES: dict[str, Profile] = {
