@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -235,3 +236,20 @@ def test_phases_auto_and_explicit():
     field.phase = "backward"
     field(torch.tensor(0.0), y0)
     assert field.nfe_backward == 1 and field.total == 2
+
+
+# ----------------------------------------------------------------------------- error measures
+def test_error_measures_known_answer():
+    """Tolerance units as in scipy's tests: one component off by (atol + rtol |y*|) in a
+    2-component state gives RMS sqrt(1/2)."""
+    from harness.measure import error_measures
+
+    y_true = np.array([[1.0, 2.0], [4.0, -8.0]])
+    y = y_true.copy()
+    y[1, 0] += 1e-6 + 1e-3 * 4.0
+    e = error_measures(y, y_true, rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(e.tol_units, [0.0, np.sqrt(0.5)], rtol=1e-12)
+    np.testing.assert_allclose(e.abs, [0.0, 1e-6 + 4e-3], rtol=1e-12)
+    np.testing.assert_allclose(e.rel, [0.0, (1e-6 + 4e-3) / 8.0], rtol=1e-12)
+    with pytest.raises(ValueError, match="shape"):
+        error_measures(y[:1], y_true, rtol=1e-3, atol=1e-6)
