@@ -201,5 +201,13 @@ def load_implementation(spec: str) -> Implementation:
         obj = getattr(obj, part)
     if not callable(obj):
         raise ImplementationLoadError(f"cannot load {spec!r}: it is a {type(obj).__name__}, not callable")
+    # Optional attributes a callable may carry to describe itself (documented in the README):
+    # ode_harness_methods (default methods), ode_harness_adjoint (gradients by an adjoint),
+    # ode_harness_gradients ("autograd" or "none"), ode_harness_stats (a callable returning the
+    # last solve's NFE etc.).
+    methods = tuple(getattr(obj, "ode_harness_methods", ()))
     return Implementation(spec, obj, "custom", f"{spec} (loaded by import path)",
+                          methods=methods, default_methods=methods,
+                          adjoint=bool(getattr(obj, "ode_harness_adjoint", False)),
+                          gradients=getattr(obj, "ode_harness_gradients", "autograd"),
                           stats=getattr(obj, "ode_harness_stats", lambda: {}))

@@ -20,7 +20,9 @@ VectorField = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def _lincomb(terms: list[tuple[int, float]], ks: list[torch.Tensor]) -> torch.Tensor:
-    """sum_j coeff_j * ks[j] over the nonzero coefficients."""
+    """sum_j coeff_j * ks[j] over the nonzero coefficients (zero when there are none)."""
+    if not terms:
+        return torch.zeros_like(ks[0])
     (j0, a0), rest = terms[0], terms[1:]
     acc = ks[j0] * a0
     for j, a in rest:
@@ -111,5 +113,5 @@ class RKStepper:
         else:
             powers = [theta ** (j + 1) for j in range(degree)]
             weights = [sum(float(p) * w for p, w in zip(row, powers)) for row in self.P.tolist()]
-            acc = _lincomb([(i, w) for i, w in enumerate(weights) if w != 0] or [(0, 0.0)], ks)
+            acc = _lincomb([(i, w) for i, w in enumerate(weights) if w != 0], ks)
         return step.y + acc * step.h
