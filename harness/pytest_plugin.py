@@ -3,17 +3,52 @@
 Options: ``--ode-impl NAME_OR_IMPORT_PATH`` (repeatable; default: the embedded defaults,
 reference and torchdiffeq), ``--ode-method M`` (repeatable; default: each implementation's
 default methods), ``--ode-profile quick|standard|thorough``, ``--ode-device cpu|cuda``,
-``--ode-claim KEY=VALUE`` (repeatable, overrides a claim), ``--ode-results PATH`` (default
-``$ODE_HARNESS_RESULTS`` or ``reports/results.jsonl``), ``--ode-seed S``.
+``--ode-claim [METHOD:]KEY=VALUE`` (repeatable, overrides a claim of every method or of one),
+``--ode-results PATH`` (default ``$ODE_HARNESS_RESULTS`` or ``reports/results.jsonl``),
+``--ode-seed S``, ``--ode-override CHECK=JSON`` (repeatable, a tolerance override with its
+reason, `harness.config.ToleranceOverride`), ``--ode-timeout SECONDS`` (per-check timeout; off
+unless given; `ode-harness check` gives the profile's).
 
 A suite test asks for the fixture `ode_case` (one implementation and method; parametrized here)
 and `check` (where it states its measured values and threshold). Every such test yields one
 `CheckRecord`, appended to the results file the moment the test finishes.
+
+A faulty implementation is a finding, never a crash of the run:
+
+- it raises: `OdeCase.odeint` turns the exception into `IUTError`, an *error* verdict naming the
+  exception type and message;
+- it returns something that is not a finite Tensor of shape ``(len(t), *y0.shape)`` with y0's
+  dtype and device: `OdeCase.odeint` raises `CheckFailed` (a *fail* verdict) saying expected
+  against got, or where the first non-finite value is (checks that expect non-finite output
+  pass ``allow_nonfinite=True``; non-finite output from non-finite input is never flagged);
+- it hangs: with ``--ode-timeout T`` every test runs under a watchdog. A SIGALRM timer raises
+  `CheckTimeout` (a *timeout* verdict) in the test after T seconds, which ends Python-level
+  hangs (loops, sleeps, waits). In a pytest-xdist worker a hard stop follows at T + grace
+  (`faulthandler.dump_traceback_later(exit=True)`, a C thread that needs no GIL): it ends the
+  worker even in a hang inside C code; the controller then writes the check's *timeout* record
+  with the stack the hard stop dumped (`pytest_handlecrashitem`), and xdist starts a fresh
+  worker;
+- it ends its process (os._exit, a segfault): under xdist the controller writes an *error*
+  record naming the exit status or signal (and the fatal-error stack faulthandler wrote), and
+  the run goes on in a fresh worker;
+- after `MAX_INCIDENTS` timeouts or crashed workers in one implementation-and-method case,
+  its remaining checks are not run but recorded as errors saying so (no run that takes
+  hours to time out one check after another).
 """
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
+import json
 import os
+import shutil
+import signal
+import sys
+import sysconfig
+import tempfile
+import threading
+import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,15 +58,32 @@ import pytest
 import torch
 
 from .claims import Claims
+from .config import ConfigError, ToleranceOverride, match_override, parse_claim_value, parse_override_arg
 from .implementations import Implementation, ImplementationLoadError, load_implementation
 from .profiles import DEFAULT_PROFILE, PROFILES, Profile, get_profile
 from .results import RESULTS_ENV, RUN_ID_ENV, CheckRecord, Verdict, append_record, current_run_id, write_run_header
 
 DEFAULT_IMPLS = ("reference", "torchdiffeq")
+WATCHDOG_ENV = "ODE_HARNESS_WATCHDOG_DIR"
+MAX_INCIDENTS = 3  # timeouts or crashed workers per case before its remaining checks are not run
 
 
 class CheckFailed(AssertionError):
     """A measured value broke its threshold."""
+
+
+class CheckTimeout(BaseException):
+    """The per-check timeout expired: a *timeout* verdict. A BaseException, so that an
+    implementation's ``except Exception`` (or `OdeCase.odeint`'s) does not swallow it."""
+
+    def __init__(self, seconds: float, where: str = ""):
+        self.seconds = seconds
+        self.where = where
+        super().__init__(f"timed out after {seconds:g} s (per-check timeout)" + (f" in {where}" if where else ""))
+
+
+class CheckNotRun(Exception):
+    """A check that was not run because its case already timed out or crashed too often."""
 
 
 class IUTError(Exception):
@@ -44,20 +96,24 @@ class IUTError(Exception):
 
 
 def _parse_claim(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` -> (key, value); ``METHOD:KEY=VALUE`` -> ("METHOD:KEY", value)."""
     key, sep, raw = text.partition("=")
-    if not sep or not key:
-        raise pytest.UsageError(f"--ode-claim expects KEY=VALUE, got {text!r}")
-    low = raw.strip().lower()
-    if low in ("true", "yes", "1") and key not in ("order", "dense_order"):
-        return key, True
-    if low in ("false", "no", "0") and key not in ("order", "dense_order"):
-        return key, False
-    if low == "none":
-        return key, None
-    try:
-        return key, int(raw)
-    except ValueError:
-        return key, raw
+    key = key.strip()
+    if not sep or not key or key.endswith(":") or key.startswith(":"):
+        raise pytest.UsageError(f"--ode-claim expects KEY=VALUE or METHOD:KEY=VALUE, got {text!r}")
+    return key, parse_claim_value(key.rpartition(":")[2], raw)
+
+
+def _split_claims(pairs: list[tuple[str, Any]]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    common: dict[str, Any] = {}
+    per_method: dict[str, dict[str, Any]] = {}
+    for key, value in pairs:
+        method, sep, name = key.rpartition(":")
+        if sep:
+            per_method.setdefault(method, {})[name] = value
+        else:
+            common[name] = value
+    return common, per_method
 
 
 @dataclass
@@ -70,14 +126,32 @@ class OdeConfig:
     claims: dict[str, Any]
     seed: int
     argv: list[str] = field(default_factory=list)
+    method_claims: dict[str, dict[str, Any]] = field(default_factory=dict)
+    overrides: list[ToleranceOverride] = field(default_factory=list)
+    timeout: float | None = None
+
+    def claims_for(self, method: str) -> dict[str, Any]:
+        """The user's claim overrides for `method`: those of every method, then its own."""
+        return {**self.claims, **self.method_claims.get(method, {})}
 
     def cases(self) -> list["OdeCase"]:
         out = []
         for impl in self.impls:
             methods = self.methods or list(impl.default_methods)
             for m in methods:
-                out.append(OdeCase(impl, m, impl.claims(m, **self.claims), self))
+                out.append(OdeCase(impl, m, impl.claims(m, **self.claims_for(m)), self))
         return out
+
+    def case_of_nodeid(self, nodeid: str) -> "OdeCase | None":
+        """The case a test id belongs to (its parameter id names ``impl-method``); None if none."""
+        params = nodeid.partition("[")[2].rpartition("]")[0]
+        best = None
+        for c in self.cases():
+            if (params == c.id or params.startswith(c.id + "-") or params.endswith("-" + c.id)
+                    or f"-{c.id}-" in params):
+                if best is None or len(c.id) > len(best.id):
+                    best = c
+        return best
 
 
 @dataclass
@@ -108,17 +182,27 @@ class OdeCase:
             pytest.skip(f"{self.id}: {reason}")
 
     def odeint(self, func: Callable, y0: torch.Tensor, t: torch.Tensor, *, rtol: float = 1e-7,
-               atol: float = 1e-9, step_size: float | None = None, options: dict | None = None) -> torch.Tensor:
+               atol: float = 1e-9, step_size: float | None = None, options: dict | None = None,
+               validate: bool = True, allow_nonfinite: bool = False) -> torch.Tensor:
         """Call the IUT with this case's method; its exceptions become `IUTError` (an error
-        verdict). Fixed-step methods need `step_size`."""
+        verdict). Fixed-step methods need `step_size`.
+
+        With `validate` (default) the output must be a Tensor of shape ``(len(t), *y0.shape)``
+        with y0's dtype and device (a tuple of such for a tuple y0), and finite wherever y0 and
+        t are finite unless `allow_nonfinite`; otherwise `CheckFailed` says expected against got,
+        or where the first non-finite value is. A check that studies such output itself passes
+        ``validate=False`` or ``allow_nonfinite=True``."""
         opts = dict(options or {})
         if step_size is not None:
             opts["step_size"] = step_size
         try:
-            return self.impl.odeint(func, y0, t, rtol=rtol, atol=atol, method=self.method,
-                                    options=opts or None)
+            ys = self.impl.odeint(func, y0, t, rtol=rtol, atol=atol, method=self.method,
+                                  options=opts or None)
         except Exception as exc:  # noqa: BLE001 - the IUT's failure is a finding
             raise IUTError(exc) from exc
+        if validate:
+            validate_output(ys, y0, t, allow_nonfinite=allow_nonfinite)
+        return ys
 
     def stats(self) -> dict:
         try:
@@ -127,16 +211,88 @@ class OdeCase:
             return {}
 
 
-class Check:
-    """What one suite test measured, against what threshold and why; becomes a CheckRecord."""
+def _fmt_index(idx: tuple[int, ...]) -> str:
+    return ", ".join(str(i) for i in idx)
 
-    def __init__(self) -> None:
+
+def validate_output(ys: Any, y0: Any, t: Any, *, allow_nonfinite: bool = False, what: str = "output") -> None:
+    """Raise `CheckFailed` unless `ys` is what the contract promises for `y0` and `t` (see
+    `OdeCase.odeint`)."""
+    if isinstance(y0, (tuple, list)):
+        if not isinstance(ys, (tuple, list)) or len(ys) != len(y0):
+            got = f"{type(ys).__name__} of length {len(ys)}" if isinstance(ys, (tuple, list)) else type(ys).__name__
+            raise CheckFailed(f"wrong {what}: expected a tuple of {len(y0)} tensors (y0 is a tuple), got {got}")
+        for i, (a, b) in enumerate(zip(ys, y0)):
+            validate_output(a, b, t, allow_nonfinite=allow_nonfinite, what=f"{what}[{i}]")
+        return
+    if not isinstance(y0, torch.Tensor):
+        return  # nothing to compare with
+    n_t = len(t) if hasattr(t, "__len__") else None
+    expected = (n_t, *y0.shape) if n_t is not None else None
+    if not isinstance(ys, torch.Tensor):
+        shape = f" of shape {expected}" if expected else ""
+        raise CheckFailed(f"wrong {what}: expected a torch.Tensor{shape}, got {type(ys).__name__}")
+    problems = []
+    if expected is not None and tuple(ys.shape) != expected:
+        problems.append(f"shape expected {expected} = (len(t), *y0.shape), got {tuple(ys.shape)}")
+    if ys.dtype != y0.dtype:
+        problems.append(f"dtype expected {str(y0.dtype).removeprefix('torch.')} (y0's), "
+                        f"got {str(ys.dtype).removeprefix('torch.')}")
+    if ys.device != y0.device:
+        problems.append(f"device expected {y0.device} (y0's), got {ys.device}")
+    if problems:
+        raise CheckFailed(f"wrong {what}: " + "; ".join(problems))
+    if allow_nonfinite or not (ys.is_floating_point() or ys.is_complex()):
+        return
+    finite = torch.isfinite(ys.detach())
+    if bool(finite.all()):
+        return
+    inputs_finite = bool(torch.isfinite(y0.detach()).all())
+    if isinstance(t, torch.Tensor) and (t.is_floating_point() or t.is_complex()):
+        inputs_finite = inputs_finite and bool(torch.isfinite(t.detach()).all())
+    if not inputs_finite:
+        return  # non-finite in, non-finite out: not the implementation's doing
+    bad = (~finite).nonzero()
+    idx = tuple(int(i) for i in bad[0].tolist())
+    value = ys.detach()[idx].item()
+    at = ""
+    if isinstance(t, torch.Tensor) and t.ndim == 1 and idx:
+        at = f" (t = {float(t[idx[0]]):.6g}, output time {idx[0]} of {len(t)})"
+    raise CheckFailed(f"non-finite {what}: ys[{_fmt_index(idx)}] = {value}{at}; "
+                      f"{len(bad)} of {ys.numel()} values are not finite")
+
+
+class Check:
+    """What one suite test measured, against what threshold and why; becomes a CheckRecord.
+
+    `name` and `suite` (filled in by the `check` fixture) name the check for the user's
+    tolerance overrides (`overrides`, from ``[tool.ode-harness.overrides]`` / ``--ode-override``):
+    every ``expect_*`` passes its threshold through `threshold_override`, which applies the
+    override that names this check, if any, and records it."""
+
+    def __init__(self, name: str = "", suite: str = "", overrides: list[ToleranceOverride] | tuple = ()) -> None:
         self.measured: dict[str, Any] = {}
         self.threshold: float | None = None
         self.threshold_reason = ""
         self.problem = ""
         self.dtype = ""
         self.extra: dict[str, Any] = {}
+        self.name = name
+        self.suite = suite
+        self.overrides = list(overrides)
+
+    def threshold_override(self, quantity: str, threshold: float, kind: str = "le") -> tuple[float, str]:
+        """(the threshold to apply, a note for the reason). `kind` is "le" (value <= threshold),
+        "ge" (value >= threshold) or "within" (|value - target| <= threshold). With no override
+        for this check: (threshold, "")."""
+        ov = match_override(self.overrides, self.name, self.suite) if self.name and self.overrides else None
+        if ov is None:
+            return threshold, ""
+        new = float(ov.apply(float(threshold), kind))
+        applied = self.extra.setdefault("threshold_overrides", [])
+        applied.append({**ov.as_dict(), "quantity": quantity, "kind": kind,
+                        "original_threshold": float(threshold), "applied_threshold": new})
+        return new, f" [threshold overridden ({ov.describe()}); check's own: {float(threshold):.4g}]"
 
     def describe(self, *, problem: str = "", dtype: Any = "") -> None:
         self.problem = problem or self.problem
@@ -147,6 +303,8 @@ class Check:
 
     def expect_le(self, name: str, value: float, threshold: float, reason: str) -> None:
         """Pass when value <= threshold (NaN never passes); records both and the reason."""
+        threshold, note = self.threshold_override(name, threshold, "le")
+        reason += note
         value = float(value)
         self.measured[name] = value
         self.threshold, self.threshold_reason = float(threshold), reason
@@ -154,6 +312,8 @@ class Check:
             raise CheckFailed(f"{name} = {value:.4g} exceeds {threshold:.4g} ({reason})")
 
     def expect_ge(self, name: str, value: float, threshold: float, reason: str) -> None:
+        threshold, note = self.threshold_override(name, threshold, "ge")
+        reason += note
         value = float(value)
         self.measured[name] = value
         self.threshold, self.threshold_reason = float(threshold), reason
@@ -161,6 +321,8 @@ class Check:
             raise CheckFailed(f"{name} = {value:.4g} is below {threshold:.4g} ({reason})")
 
     def expect_within(self, name: str, value: float, target: float, tol: float, reason: str) -> None:
+        tol, note = self.threshold_override(name, tol, "within")
+        reason += note
         value = float(value)
         self.measured[name] = value
         self.measured[f"{name}_target"] = target
@@ -183,8 +345,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--ode-profile", default=None, metavar="PROFILE",
                 help=f"depth of the checks: {', '.join(PROFILES)} (default {DEFAULT_PROFILE})")
     g.addoption("--ode-device", default="cpu", metavar="DEVICE", help="cpu or cuda")
-    g.addoption("--ode-claim", action="append", default=[], metavar="KEY=VALUE",
-                help="override a claim, e.g. order=4, float32=false (repeatable)")
+    g.addoption("--ode-claim", action="append", default=[], metavar="[METHOD:]KEY=VALUE",
+                help="override a claim of every method, or of one (METHOD:KEY=VALUE), e.g. order=4, "
+                     "float32=false, rk4:adaptive=false (repeatable)")
+    g.addoption("--ode-override", action="append", default=[], metavar="CHECK=JSON",
+                help='tolerance override of a check, e.g. test_error_float32=\'{"factor": 10, "reason": "..."}\' '
+                     "(repeatable; a reason is required)")
+    g.addoption("--ode-timeout", default=None, type=float, metavar="SECONDS",
+                help="per-check timeout (0: none; default none; ode-harness check gives the profile's)")
     g.addoption("--ode-results", default=None, metavar="PATH",
                 help="results file (JSON lines; default $ODE_HARNESS_RESULTS or reports/results.jsonl)")
     g.addoption("--ode-seed", default=0, type=int, metavar="S", help="seed of every random input (default 0)")
@@ -205,22 +373,61 @@ def _build_config(config: pytest.Config) -> OdeConfig:
     device = config.getoption("ode_device")
     if device not in ("cpu", "cuda"):
         raise pytest.UsageError(f"--ode-device must be cpu or cuda, got {device!r}")
-    claims = dict(_parse_claim(c) for c in config.getoption("ode_claim"))
+    claims, method_claims = _split_claims([_parse_claim(c) for c in config.getoption("ode_claim")])
+    for changes in [claims, *method_claims.values()]:
+        try:
+            Claims().override(**changes)
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
     try:
-        Claims().override(**claims)
-    except ValueError as exc:
+        overrides = [parse_override_arg(o) for o in config.getoption("ode_override")]
+    except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     results = Path(config.getoption("ode_results") or os.environ.get(RESULTS_ENV) or "reports/results.jsonl")
     return OdeConfig(impls, list(config.getoption("ode_method")), profile, device, results.resolve(),
-                     claims, config.getoption("ode_seed"), list(config.invocation_params.args))
+                     claims, config.getoption("ode_seed"), list(config.invocation_params.args),
+                     method_claims=method_claims, overrides=overrides, timeout=_timeout_option(config))
+
+
+def _timeout_option(config: pytest.Config) -> float | None:
+    t = config.getoption("ode_timeout", None)
+    if t is None or t <= 0:
+        return None
+    return float(t)
+
+
+def _xdist_controller(config: pytest.Config) -> bool:
+    return not hasattr(config, "workerinput") and bool(getattr(config.option, "numprocesses", None))
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "ode_check: a verification check that yields a result record")
     config._ode = None  # built lazily: only runs that collect suite checks need implementations
+    config._ode_watchdog = None
+    config._ode_watchdog_dir = None
     if not hasattr(config, "workerinput"):
         current_run_id()  # the controller fixes the run id; xdist workers inherit it by environment
         os.environ.setdefault(RUN_ID_ENV, current_run_id())
+        if _xdist_controller(config) or _timeout_option(config):
+            # where workers leave what a hard stop or a fatal error dumped, and the incidents
+            # (timeouts, crashes) per case; the workers find it by environment
+            d = tempfile.mkdtemp(prefix="ode-harness-watchdog-")
+            config._ode_watchdog_dir = d
+            os.environ[WATCHDOG_ENV] = d
+    else:
+        d = os.environ.get(WATCHDOG_ENV)
+        config._ode_watchdog_dir = d if d and os.path.isdir(d) else None
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    wd = getattr(config, "_ode_watchdog", None)
+    if wd is not None:
+        wd.close()
+    d = getattr(config, "_ode_watchdog_dir", None)
+    if d and not hasattr(config, "workerinput"):
+        shutil.rmtree(d, ignore_errors=True)
+        if os.environ.get(WATCHDOG_ENV) == d:
+            del os.environ[WATCHDOG_ENV]
 
 
 def ode_config(config: pytest.Config) -> OdeConfig:
@@ -236,9 +443,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("ode_case", cases, ids=[c.id for c in cases], scope="module")
 
 
+def _check_names(item: pytest.Item) -> tuple[str, str]:
+    """(check name, suite) of a test: its function name and its file's stem without test_."""
+    name = getattr(item, "originalname", None) or item.name.partition("[")[0]
+    return name, Path(str(item.path)).stem.removeprefix("test_")
+
+
 @pytest.fixture
-def check() -> Check:
-    return Check()
+def check(request: pytest.FixtureRequest) -> Check:
+    cfg = ode_config(request.config) if "ode_case" in request.fixturenames else request.config._ode
+    name, suite = _check_names(request.node)
+    return Check(name=name, suite=suite, overrides=cfg.overrides if cfg is not None else ())
 
 
 def _start_run(cfg: OdeConfig) -> None:
@@ -261,12 +476,15 @@ def _start_run(cfg: OdeConfig) -> None:
         marker.write_text(run_id)
 
 
-def _reproducer(item: pytest.Item, case: OdeCase) -> str:
+def _reproducer(item_or_nodeid: Any, case: OdeCase) -> str:
     cfg = case.config
-    args = [item.nodeid, "--ode-impl", case.impl.name, "--ode-method", case.method,
+    nodeid = item_or_nodeid if isinstance(item_or_nodeid, str) else item_or_nodeid.nodeid
+    args = [nodeid, "--ode-impl", case.impl.name, "--ode-method", case.method,
             "--ode-profile", cfg.profile.name, "--ode-device", cfg.device, "--ode-seed", str(cfg.seed)]
-    for k, v in cfg.claims.items():
+    for k, v in cfg.claims_for(case.method).items():
         args += ["--ode-claim", f"{k}={v}"]
+    for ov in cfg.overrides:
+        args += ["--ode-override", ov.to_arg()]
     return f"import pytest\npytest.main({args!r})"
 
 
@@ -285,20 +503,26 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     chk = chk or Check()
     message = ""
     expected = getattr(report, "wasxfail", None)
-    if expected is not None:
+    exc = call.excinfo.value if call.excinfo is not None else None
+    if isinstance(exc, CheckTimeout):
+        # a timeout is a finding of its own, known finding (xfail) or not
+        verdict, message = Verdict.TIMEOUT, str(exc)
+        _add_incident(item.config, case, "timeout", item.nodeid)
+        expected = _not_expected(report, expected)
+    elif isinstance(exc, (IUTError, CheckNotRun)):
+        # so is an exception of the implementation: known findings are about what it computes
+        verdict, message = Verdict.ERROR, str(exc)
+        expected = _not_expected(report, expected)
+    elif expected is not None:
         # a known finding (suites/known_findings.py): the check failed as recorded, or now passes
         verdict = Verdict.FAIL if report.skipped else Verdict.PASS
-        exc = call.excinfo.value if call.excinfo is not None else None
         message = (str(exc).strip().splitlines()[0] if exc is not None and str(exc).strip() else "")
         chk_extra = {"expected_failure": expected or "known finding"}
     elif report.skipped:
         verdict = Verdict.SKIP
-        message = str(call.excinfo.value.msg) if call.excinfo is not None and hasattr(call.excinfo.value, "msg") else "skipped"
+        message = str(exc.msg) if exc is not None and hasattr(exc, "msg") else "skipped"
     elif report.failed:
-        exc = call.excinfo.value if call.excinfo is not None else None
-        if isinstance(exc, IUTError):
-            verdict, message = Verdict.ERROR, str(exc)
-        elif isinstance(exc, AssertionError):
+        if isinstance(exc, AssertionError):
             verdict, message = Verdict.FAIL, str(exc).strip().splitlines()[0] if str(exc).strip() else "assertion failed"
         else:
             verdict = Verdict.ERROR
@@ -309,8 +533,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         chk_extra = {}
     cfg = case.config
     _start_run(cfg)
-    name = item.originalname or item.name
-    suite = Path(str(item.path)).stem.removeprefix("test_")
+    name, suite = _check_names(item)
     param_id = item.callspec.id if hasattr(item, "callspec") else ""
     rec = CheckRecord(
         check_id=f"{suite}.{name}[{param_id}]", suite=suite, check=name, iut=case.impl.name,
@@ -322,6 +545,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
                **chk_extra, **_jsonable(chk.extra)},
     )
     append_record(cfg.results, rec)
+
+
+def _not_expected(report: pytest.TestReport, expected: Any) -> None:
+    """A known finding's xfail does not cover a timeout or an exception: report it failed."""
+    if expected is not None:
+        report.outcome = "failed"
+        with contextlib.suppress(AttributeError):
+            del report.wasxfail
+    return None
 
 
 def _jsonable(d: dict) -> dict:
@@ -338,3 +570,331 @@ def _jsonable(d: dict) -> dict:
             v = repr(v)
         out[str(k)] = v
     return out
+
+
+# --------------------------------------------------------------------------- watchdog
+_STDLIB = tuple({os.path.realpath(p) for p in (sysconfig.get_paths().get("stdlib"),
+                                              sysconfig.get_paths().get("platstdlib")) if p})
+_HARNESS_DIR = os.path.realpath(os.path.dirname(__file__))
+
+
+def _frame_where(frame: Any) -> str:
+    """``file.py:LINE in func`` of the innermost frame that is the implementation's (not the
+    watchdog's, the standard library's or the harness's); the innermost one otherwise."""
+    frames = list(traceback.walk_stack(frame))
+    pick = None
+    for f, lineno in frames:
+        path = os.path.realpath(f.f_code.co_filename)
+        if path == os.path.realpath(__file__):
+            continue
+        if pick is None:
+            pick = (f.f_code.co_filename, lineno, f.f_code.co_name)
+        if not path.startswith(_STDLIB) and not path.startswith(_HARNESS_DIR):
+            pick = (f.f_code.co_filename, lineno, f.f_code.co_name)
+            break
+    if pick is None:
+        return ""
+    return f"{os.path.basename(pick[0])}:{pick[1]} in {pick[2]}"
+
+
+def _grace(timeout: float) -> float:
+    """How long after the timeout the hard stop comes: room for the soft stop to unwind."""
+    return min(30.0, max(2.0, 0.2 * timeout))
+
+
+class _Watchdog:
+    """The per-check timeout of one process (see the module docstring): a SIGALRM timer (soft:
+    `CheckTimeout` raised in the test, main thread only) and, in an xdist worker, a faulthandler
+    hard stop that ends the process at timeout + grace."""
+
+    def __init__(self, timeout: float, hard: bool, dirpath: str | None, worker: str) -> None:
+        self.timeout = timeout
+        self.soft = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+        self.hard_file = None
+        if hard and dirpath:
+            self.hard_file = open(os.path.join(dirpath, f"{worker}.hang"), "w+")  # noqa: SIM115
+        self.deadline = 0.0
+        self.in_phase = False
+        self.expired = False
+        self._old_handler: Any = None
+        self.active = False
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.in_phase:
+            self.in_phase = False  # raise once
+            raise CheckTimeout(self.timeout, _frame_where(frame))
+        self.expired = True
+
+    def start(self) -> None:
+        self.deadline = time.monotonic() + self.timeout
+        self.expired = False
+        self.in_phase = False
+        self.active = True
+        if self.soft:
+            self._old_handler = signal.signal(signal.SIGALRM, self._handler)
+            signal.setitimer(signal.ITIMER_REAL, self.timeout)
+        if self.hard_file is not None:
+            faulthandler.dump_traceback_later(self.timeout + _grace(self.timeout), repeat=False,
+                                              file=self.hard_file, exit=True)
+
+    def stop(self) -> None:
+        if not self.active:
+            return
+        self.active = False
+        self.in_phase = False
+        if self.hard_file is not None:
+            faulthandler.cancel_dump_traceback_later()
+        if self.soft:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            if self._old_handler is not None:
+                signal.signal(signal.SIGALRM, self._old_handler)
+                self._old_handler = None
+
+    @contextlib.contextmanager
+    def phase(self):
+        """Around a test phase (setup, call): the soft stop raises only inside one."""
+        if not self.active:
+            yield
+            return
+        if self.expired or time.monotonic() > self.deadline:
+            raise CheckTimeout(self.timeout, "between test phases")
+        self.in_phase = True
+        try:
+            yield
+        finally:
+            self.in_phase = False
+
+    def close(self) -> None:
+        self.stop()
+        if self.hard_file is not None:
+            self.hard_file.close()
+            self.hard_file = None
+
+
+def _watchdog(config: pytest.Config) -> _Watchdog | None:
+    wd = getattr(config, "_ode_watchdog", None)
+    if wd is None:
+        timeout = _timeout_option(config)
+        if not timeout:
+            return None
+        worker = hasattr(config, "workerinput")
+        wd = _Watchdog(timeout, hard=worker, dirpath=getattr(config, "_ode_watchdog_dir", None),
+                       worker=os.environ.get("PYTEST_XDIST_WORKER", "main"))
+        config._ode_watchdog = wd
+    return wd
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    d = getattr(config, "_ode_watchdog_dir", None)
+    if hasattr(config, "workerinput") and d:
+        # a fatal error (segfault, abort) in this worker dumps its stacks here, where the
+        # controller reads them for the crashed check's record (after pytest's own faulthandler)
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        f = open(os.path.join(d, f"{worker}.fatal"), "w+")  # noqa: SIM115
+        config._ode_fatal_file = f
+        faulthandler.enable(file=f, all_threads=True)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    wd = _watchdog(item.config)
+    if wd is None:
+        return (yield)
+    wd.start()
+    try:
+        return (yield)
+    finally:
+        wd.stop()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item):
+    _refuse_after_incidents(item)
+    wd = _watchdog(item.config)
+    if wd is None:
+        return (yield)
+    with wd.phase():
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_call(item: pytest.Item):
+    wd = _watchdog(item.config)
+    if wd is None:
+        return (yield)
+    with wd.phase():
+        return (yield)
+
+
+# --------------------------------------------------------------------------- incidents
+def _incidents_path(config: pytest.Config) -> Path | None:
+    d = getattr(config, "_ode_watchdog_dir", None)
+    return Path(d) / "incidents.jsonl" if d else None
+
+
+def _add_incident(config: pytest.Config, case: OdeCase, kind: str, nodeid: str) -> None:
+    path = _incidents_path(config)
+    if path is None:
+        return
+    import fcntl
+
+    line = json.dumps({"case": case.id, "kind": kind, "nodeid": nodeid}) + "\n"
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.write(line)
+        f.flush()
+
+
+def _incidents(config: pytest.Config, case_id: str) -> list[dict]:
+    path = _incidents_path(config)
+    if path is None or not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if rec.get("case") == case_id:
+            out.append(rec)
+    return out
+
+
+def _refuse_after_incidents(item: pytest.Item) -> None:
+    case = getattr(item, "callspec", None) and item.callspec.params.get("ode_case")
+    if not isinstance(case, OdeCase):
+        return
+    seen = _incidents(item.config, case.id)
+    if len(seen) >= MAX_INCIDENTS:
+        kinds = sorted({r["kind"] for r in seen})
+        raise CheckNotRun(f"not run: {len(seen)} earlier checks of {case.id} ended by {' or '.join(kinds)}; "
+                          f"after {MAX_INCIDENTS} such the case's remaining checks are not run")
+
+
+# --------------------------------------------------------------------------- crashed workers
+def _read_dump(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def _dump_where(text: str) -> str:
+    """``file.py:LINE in func`` from a faulthandler dump: the innermost frame of the thread that
+    ran the check (the one naming a frame outside the standard library and the harness, if
+    any), else the first frame."""
+    import re
+
+    frames = re.findall(r'File "([^"]+)", line (\d+) in (\S+)', text)
+    if not frames:
+        return ""
+    for path, line, func in frames:
+        real = os.path.realpath(path)
+        if not real.startswith(_STDLIB) and not real.startswith(_HARNESS_DIR) and "site-packages" not in real:
+            return f"{os.path.basename(path)}:{line} in {func}"
+    path, line, func = frames[0]
+    return f"{os.path.basename(path)}:{line} in {func}"
+
+
+def _exit_status(worker: Any) -> int | None:
+    """The crashed worker process's exit status (negative: killed by that signal), if known."""
+    popen = getattr(getattr(getattr(worker, "gateway", None), "_io", None), "popen", None)
+    if popen is None:
+        return None
+    try:
+        return popen.wait(timeout=5)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _crash_verdict(config: pytest.Config, worker: Any) -> tuple[Verdict, str]:
+    wid = getattr(getattr(worker, "gateway", None), "id", "") or ""
+    d = getattr(config, "_ode_watchdog_dir", None)
+    hang = _read_dump(Path(d) / f"{wid}.hang") if d and wid else ""
+    fatal = _read_dump(Path(d) / f"{wid}.fatal") if d and wid else ""
+    timeout = _timeout_option(config)
+    if hang.startswith("Timeout") and timeout:
+        where = _dump_where(hang)
+        return Verdict.TIMEOUT, (f"timed out after {timeout:g} s (per-check timeout) and did not return to "
+                                 f"Python; its worker process was ended at {timeout + _grace(timeout):g} s"
+                                 + (f"; it was in {where}" if where else ""))
+    status = _exit_status(worker)
+    if status is not None and status < 0:
+        try:
+            how = f"was killed by signal {signal.Signals(-status).name}"
+        except ValueError:
+            how = f"was killed by signal {-status}"
+    elif status is not None:
+        how = f"exited with status {status}"
+    else:
+        how = "died"
+    msg = f"the worker process running this check {how} (the implementation ended its own process)"
+    first = next((ln.strip() for ln in fatal.splitlines() if ln.startswith("Fatal Python error")), "")
+    if first:
+        msg += f"; {first}"
+        where = _dump_where(fatal)
+        if where:
+            msg += f" in {where}"
+    return Verdict.ERROR, msg
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_handlecrashitem(crashitem: str, report: pytest.TestReport, sched: Any) -> None:
+    """xdist's controller: a worker died while running `crashitem` (the implementation ended its
+    process, or the hard stop of the timeout ended it). Write the check's record, say why in the
+    report, and count the incident (the replacement worker reads it)."""
+    config = report.node.config if hasattr(report.node, "config") else None  # type: ignore[attr-defined]
+    config = config or getattr(sched, "config", None)
+    if config is None:
+        return
+    try:
+        cfg = ode_config(config)
+    except pytest.UsageError:
+        return
+    case = cfg.case_of_nodeid(crashitem)
+    if case is None:
+        return
+    verdict, message = _crash_verdict(config, report.node)  # type: ignore[attr-defined]
+    report.longrepr = f"{verdict.value.upper()}: {message}"
+    _add_incident(config, case, "timeout" if verdict == Verdict.TIMEOUT else "crash", crashitem)
+    path, _, rest = crashitem.partition("::")
+    name = rest.partition("[")[0]
+    suite = Path(path).stem.removeprefix("test_")
+    param_id = rest.partition("[")[2].rpartition("]")[0]
+    _start_run(cfg)
+    rec = CheckRecord(
+        check_id=f"{suite}.{name}[{param_id}]", suite=suite, check=name, iut=case.impl.name,
+        method=case.method, device=cfg.device, verdict=verdict, message=message, seed=cfg.seed,
+        reproducer=_reproducer(crashitem, case), duration_s=None,
+        worker=getattr(getattr(report.node, "gateway", None), "id", "") or "main",  # type: ignore[attr-defined]
+        extra={"claims": case.claims.as_dict(), "profile": cfg.profile.name, "nodeid": crashitem,
+               "crashed_worker": True},
+    )
+    append_record(cfg.results, rec)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The controller (or a run without xdist) marks the end of a run that wrote records, for
+    the report to tell a finished run from a killed one (harness.report.runend, when present)."""
+    config = session.config
+    if hasattr(config, "workerinput"):
+        return
+    cfg = config._ode
+    path = Path(cfg.results) if cfg is not None else None
+    if path is None:
+        raw = config.getoption("ode_results", None) or os.environ.get(RESULTS_ENV)
+        path = Path(raw).resolve() if raw else None
+    if path is None:
+        return
+    marker = path.with_name(path.name + ".run")
+    try:
+        if not marker.exists() or marker.read_text().strip() != current_run_id():
+            return
+        from .report.runend import write_run_end
+    except (ImportError, OSError):
+        return
+    try:
+        write_run_end(path, exitstatus=int(exitstatus), collected=session.testscollected)
+    except Exception:  # noqa: BLE001 - the marker is a courtesy to the report, never fatal
+        pass

@@ -88,3 +88,53 @@ def fixed_step_for(problem: Problem, order: int, target: float = 1e-6) -> float:
 
 __all__ = ["EPS", "baseline_error", "best_forward_oracle", "fixed_step_for", "scipy_baseline_method",
            "solve_problem"]
+
+
+# --------------------------------------------------------------------------- hypothesis profiles
+# Property suites (suites/test_properties.py) draw their inputs with hypothesis. Three settings
+# profiles, registered here so that `--hypothesis-profile NAME` finds them when pytest starts:
+#   ci        derandomize=True: the same examples on every run (hypothesis seeds its generator
+#             with a hash of the test function); hypothesis forbids a database with it.
+#   dev       random examples; failing examples are saved in the example database at the fixed
+#             path .hypothesis/ode-harness (repo root) and replayed first on the next run.
+#   thorough  as dev, at least 200 examples per property.
+# All: deadline=None (a solve's time varies with the drawn problem), report_multiple_bugs=False
+# (one exception per failing property, the record's verdict), print_blob=True (the reproducer).
+# Which profile: --hypothesis-profile NAME, else $HYPOTHESIS_PROFILE, else "ci" when $CI is set,
+# else "dev". The number of examples is max(the profile's, the ode profile's
+# `hypothesis_examples`: quick 10, standard 40, thorough 200).
+import os as _os
+from pathlib import Path as _Path
+
+from hypothesis import HealthCheck as _HealthCheck
+from hypothesis import settings as _hsettings
+from hypothesis.database import DirectoryBasedExampleDatabase as _DirectoryDB
+
+HYPOTHESIS_DB_PATH = _Path(__file__).resolve().parent.parent / ".hypothesis" / "ode-harness"
+HYPOTHESIS_PROFILES = ("ci", "dev", "thorough")
+_HYP_COMMON = dict(deadline=None, report_multiple_bugs=False, print_blob=True,
+                   suppress_health_check=(_HealthCheck.too_slow,))
+_hsettings.register_profile("ci", max_examples=10, derandomize=True, database=None, **_HYP_COMMON)
+_hsettings.register_profile("dev", max_examples=10, database=_DirectoryDB(str(HYPOTHESIS_DB_PATH)),
+                            **_HYP_COMMON)
+_hsettings.register_profile("thorough", max_examples=200,
+                            database=_DirectoryDB(str(HYPOTHESIS_DB_PATH)), **_HYP_COMMON)
+
+
+def hypothesis_profile_name(config: pytest.Config) -> str:
+    """--hypothesis-profile, else $HYPOTHESIS_PROFILE, else "ci" under $CI, else "dev"."""
+    try:
+        name = config.getoption("hypothesis_profile")
+    except ValueError:  # hypothesis's pytest plugin not loaded
+        name = None
+    name = name or _os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if _os.environ.get("CI") else "dev")
+    if name not in HYPOTHESIS_PROFILES:
+        raise pytest.UsageError(f"hypothesis profile {name!r}: the suites register {', '.join(HYPOTHESIS_PROFILES)}")
+    return name
+
+
+def property_settings(config: pytest.Config, ode_profile) -> _hsettings:
+    """The selected hypothesis profile with max_examples raised to the ode profile's
+    `hypothesis_examples`; use as a decorator on a @given function."""
+    parent = _hsettings.get_profile(hypothesis_profile_name(config))
+    return _hsettings(parent=parent, max_examples=max(parent.max_examples, ode_profile.hypothesis_examples))

@@ -1,0 +1,214 @@
+"""Compare two results files check by check: ``compare(old, new) -> Comparison``.
+
+Regressions (each names the check id and the values):
+
+- ``new failure``: a check that passed before and fails, errors or times out now;
+- ``order lost``: an observed order (slope) that dropped by more than ``order_drop`` (0.2);
+- ``error grown``: an error that grew by more than ``error_factor`` (2x) — errors below
+  ``error_floor`` (or 10 eps of the record's dtype) on both sides are round-off and ignored;
+- ``NFE up`` / ``saved bytes up``: function evaluations or bytes grown by more than
+  ``nfe_increase`` / ``bytes_increase`` (10 %).
+
+Values are matched by check id and measured field name; arrays (a sweep's errors, NFE per
+tolerance) element by element when both have the same length. Times are never compared.
+`Comparison.exit_code` is 1 when there is any regression, else 0.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..results import CheckRecord
+from .data import BAD, RunData, fmt, is_error_key, is_num, num_list, outcome, read_run
+
+__all__ = ["Change", "Comparison", "compare"]
+
+_EPS = {"float64": 2.220446049250313e-16, "float32": 1.1920928955078125e-07, "float16": 9.765625e-04,
+        "bfloat16": 7.8125e-03}
+_ORDER_KEYS = re.compile(r"^(observed_order|order_observed|observed_slope|slope|fitted_slope|fit_slope|"
+                         r"order_estimate|estimated_order|.*_slope|.*_observed_order)$")
+_NFE = re.compile(r"(^|_)nfes?($|_)|n_f_evals")
+_BYTES = re.compile(r"bytes")
+
+
+@dataclass
+class Change:
+    """One difference between the runs: ``kind`` is "new failure", "order lost", "error grown",
+    "NFE up", "saved bytes up" (regressions) or "fixed", "newly skipped", "missing", "added"."""
+
+    kind: str
+    check_id: str
+    detail: str
+    key: str = ""
+    old: Any = None
+    new: Any = None
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.check_id}: {self.detail}"
+
+
+@dataclass
+class Comparison:
+    old_path: Path
+    new_path: Path
+    regressions: list[Change] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)  # not regressions: fixed, skipped, missing, added
+    n_old: int = 0
+    n_new: int = 0
+    n_common: int = 0
+    notes: list[str] = field(default_factory=list)
+    settings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        """1 when there is any regression, else 0."""
+        return 1 if self.regressions else 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.regressions
+
+    def by_kind(self, kind: str) -> list[Change]:
+        return [c for c in self.regressions + self.changes if c.kind == kind]
+
+    def lines(self, *, limit: int | None = None) -> list[str]:
+        """The comparison as text: a headline, then one line per regression and other change."""
+        head = (f"{len(self.regressions)} regression(s)" if self.regressions else "no regressions") + \
+            f" — {self.n_common} checks in both runs (old {self.n_old}: {self.old_path}; new {self.n_new}: {self.new_path})"
+        out = [head] + [f"  note: {n}" for n in self.notes]
+        regs = self.regressions if limit is None else self.regressions[:limit]
+        out += [f"  REGRESSION {c}" for c in regs]
+        if limit is not None and len(self.regressions) > limit:
+            out.append(f"  … and {len(self.regressions) - limit} more regressions")
+        counts: dict[str, int] = {}
+        for c in self.changes:
+            counts[c.kind] = counts.get(c.kind, 0) + 1
+        for c in self.changes:
+            if c.kind == "fixed":
+                out.append(f"  fixed {c.check_id}: {c.detail}")
+        rest = [f"{n} {k}" for k, n in counts.items() if k != "fixed"]
+        if rest:
+            out.append("  other changes: " + ", ".join(rest))
+        return out
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+
+def _floor(rec: CheckRecord, error_floor: float) -> float:
+    return max(error_floor, 10 * _EPS.get(rec.dtype, 0.0))
+
+
+def _pairs(old: Any, new: Any) -> list[tuple[str, float, float]]:
+    """Matching numbers of two measured values: ("", a, b) for scalars, ("[i]", a, b) per element."""
+    if is_num(old) and is_num(new):
+        return [("", float(old), float(new))]
+    lo, ln = num_list(old), num_list(new)
+    if lo is not None and ln is not None and len(lo) == len(ln):
+        return [(f"[{i}]", a, b) for i, (a, b) in enumerate(zip(lo, ln))]
+    return []
+
+
+def _compare_values(o: CheckRecord, n: CheckRecord, *, error_factor: float, error_floor: float,
+                    order_drop: float, nfe_increase: float, bytes_increase: float) -> list[Change]:
+    out = []
+    for key, ov in o.measured.items():
+        if key not in n.measured or key.endswith("_target"):
+            continue
+        nv = n.measured[key]
+        pairs = _pairs(ov, nv)
+        if not pairs:
+            continue
+        if _ORDER_KEYS.match(key) and len(pairs) == 1:
+            _, a, b = pairs[0]
+            if math.isfinite(a) and (not math.isfinite(b) or a - b > order_drop):
+                out.append(Change("order lost", o.check_id, f"{key} {fmt(a)} -> {fmt(b)} "
+                                  f"(dropped by more than {order_drop:g})", key, a, b))
+            continue
+        if is_error_key(key):
+            floor = _floor(n, error_floor)
+            worst = None
+            for idx, a, b in pairs:
+                if math.isnan(a):
+                    continue
+                if math.isnan(b) or (b > floor and b > error_factor * max(a, floor)):
+                    r = math.inf if math.isnan(b) or a <= 0 else b / max(a, floor)
+                    if worst is None or r > worst[0]:
+                        worst = (r, idx, a, b)
+            if worst:
+                r, idx, a, b = worst
+                ratio = "" if not math.isfinite(r) else f" (x{r:.3g} > x{error_factor:g})"
+                out.append(Change("error grown", o.check_id, f"{key}{idx} {fmt(a)} -> {fmt(b)}{ratio}", key + idx, a, b))
+            continue
+        for rx, kind, limit in ((_NFE, "NFE up", nfe_increase), (_BYTES, "saved bytes up", bytes_increase)):
+            if rx.search(key):
+                worst = None
+                for idx, a, b in pairs:
+                    if a >= 0 and b > a * (1 + limit) and b - a >= 1:
+                        r = math.inf if a == 0 else b / a
+                        if worst is None or r > worst[0]:
+                            worst = (r, idx, a, b)
+                if worst:
+                    r, idx, a, b = worst
+                    pct = "" if not math.isfinite(r) else f" (+{(r - 1) * 100:.0f} % > {limit * 100:g} %)"
+                    out.append(Change(kind, o.check_id, f"{key}{idx} {fmt(a)} -> {fmt(b)}{pct}", key + idx, a, b))
+                break
+    return out
+
+
+def compare(old_path: str | os.PathLike[str], new_path: str | os.PathLike[str], *,
+            error_factor: float = 2.0, error_floor: float = 1e-14, order_drop: float = 0.2,
+            nfe_increase: float = 0.10, bytes_increase: float = 0.10) -> Comparison:
+    """Compare the results file ``new_path`` against ``old_path`` (see the module docstring).
+    Raises `harness.report.data.ResultsError` for a missing or unreadable file."""
+    for name, v in (("error_factor", error_factor), ("order_drop", order_drop),
+                    ("nfe_increase", nfe_increase), ("bytes_increase", bytes_increase),
+                    ("error_floor", error_floor)):
+        if not (is_num(v) and math.isfinite(v) and v >= 0) or (name == "error_factor" and v < 1):
+            raise ValueError(f"{name} must be a finite number >= {1 if name == 'error_factor' else 0}, got {v!r}")
+    old, new = read_run(old_path), read_run(new_path)
+    cmp = Comparison(Path(old_path), Path(new_path), n_old=len(old.records), n_new=len(new.records),
+                     settings=dict(error_factor=error_factor, error_floor=error_floor, order_drop=order_drop,
+                                   nfe_increase=nfe_increase, bytes_increase=bytes_increase))
+    for label, run in (("old", old), ("new", new)):
+        if not run.complete:
+            cmp.notes.append(f"the {label} run is incomplete: {run.incomplete_reasons[0]}")
+    old_by = {r.check_id: r for r in old.records}
+    new_by = {r.check_id: r for r in new.records}
+    common = [k for k in old_by if k in new_by]
+    cmp.n_common = len(common)
+    for cid in common:
+        o, n = old_by[cid], new_by[cid]
+        oo, no = outcome(o), outcome(n)
+        if o.verdict.value == "pass" and n.verdict.value in BAD:
+            known = " (marked a known finding)" if no == "known" else ""
+            cmp.regressions.append(Change("new failure", cid, f"{o.verdict.value} -> {n.verdict.value}{known}: "
+                                          f"{n.message or 'no message'}", "verdict", o.verdict.value, n.verdict.value))
+        elif o.verdict.value in BAD and n.verdict.value == "pass":
+            cmp.changes.append(Change("fixed", cid, f"{o.verdict.value} -> pass", "verdict", o.verdict.value, "pass"))
+        elif oo != "skip" and no == "skip":
+            cmp.changes.append(Change("newly skipped", cid, n.message, "verdict", oo, no))
+        if o.verdict.value == "skip" or n.verdict.value == "skip":
+            continue
+        cmp.regressions += _compare_values(o, n, error_factor=error_factor, error_floor=error_floor,
+                                           order_drop=order_drop, nfe_increase=nfe_increase,
+                                           bytes_increase=bytes_increase)
+    for cid in old_by:
+        if cid not in new_by:
+            cmp.changes.append(Change("missing", cid, "in the old run only"))
+    for cid in new_by:
+        if cid not in old_by:
+            cmp.changes.append(Change("added", cid, "in the new run only"))
+    missing = len([c for c in cmp.changes if c.kind == "missing"])
+    if missing:
+        cmp.notes.append(f"{missing} check(s) of the old run are not in the new one")
+    if not common and old.records and new.records:
+        cmp.notes.append("the runs have no check id in common (different implementations or suites?)")
+    kinds = ["new failure", "order lost", "error grown", "NFE up", "saved bytes up"]
+    cmp.regressions.sort(key=lambda c: (kinds.index(c.kind) if c.kind in kinds else len(kinds), c.check_id))
+    return cmp

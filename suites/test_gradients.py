@@ -1,0 +1,627 @@
+"""Gradients, for implementations that claim them (claims.gradients == "autograd").
+
+The loss is the one of harness.oracles.gradients: L = sum_i g_i . y(t_i) with seeded random
+cotangents g_i (standard normal) on every one of four output times t = t0 + (t1 - t0) * LAYOUT.
+LAYOUT's interior fractions have four decimals so that no output time falls on the grid of a
+fixed-step method with 16, 64 or 4000 steps per span (torchdiffeq returns a grid value itself
+there, a different code path). Gradients are taken with `torch.autograd.grad(..., allow_unused=
+True)` with respect to y0, every trainable parameter of the field and (claims.t_grad) t, and
+compared group by group ("y0", "params", "t") with the forward-sensitivity oracle (variational
+equations by scipy DOP853 at 1e-12; HNW-I sec. I.14), and in separate checks with the
+torchdiffeq-backprop oracle and Richardson finite differences: three independent routes.
+A problem whose constants are buffers (the linear ones) gets them as trainable parameters, so
+that dL/dtheta has something to measure; the field computes the same values.
+
+Errors are 2-norms of the difference of a whole group, the scale on which an oracle's accuracy
+is meaningful (harness.oracles.gradients, "Comparing them").
+
+Threshold (adaptive methods at rtol = atol = tol)
+------------------------------------------------
+    ||G_iut - G_oracle||  <=  K eps(tol) scale  +  oracle error estimate  +  64 eps64 scale
+
+* scale, the size of the gradient without cancellation between output times:
+  y0: ||g_0|| + sum_{i>=1} ||g_i|| ||S_i||, params: sum_{i>=1} ||g_i|| ||P_i|| with S_i = dy(t_i)/dy0,
+  P_i = dy(t_i)/dtheta (spectral norms, from a torchdiffeq solve at 1e-10; only their size
+  matters), t: sum_{i>=1} ||g_i|| ||f(t_i, y_i)|| + (sum_{i>=1} ||g_i|| ||S_i||) ||f(t_0, y_0)||, the
+  terms of dL/dt_i = g_i . f(t_i, y_i) and dL/dt_0 = -(sum_{i>=1} S_i^T g_i) . f(t_0, y_0). An
+  error of relative size eps in every S_i, P_i, f_i moves the gradient by at most eps * scale.
+* eps(tol) = tol^alpha is the relative accuracy the tolerance buys at an output time. A
+  controller that keeps the estimated local error of the embedded formula of order p_hat below
+  tol per step takes steps h ~ tol^(1/(p_hat + 1)), N ~ tol^(-1/(p_hat + 1)) of them over the
+  span; the local errors, propagated by the flow, add up to a global error ~ N tol ~
+  tol^(p_hat/(p_hat + 1)) (error-per-step control; tolerance proportionality, exponent 1, only
+  holds for the locally extrapolated value at step ends and only roughly: HNW-I sec. II.4;
+  L.F. Shampine, "Tolerance proportionality in ODE codes", LNM 1386, 1989). For the usual pairs
+  p(p-1) (dopri5, tsit5, bosh3, ...) p_hat = p - 1, so the exponent is (p - 1)/p. An output time
+  inside a step is read off the continuous extension of claimed dense order q, whose local
+  error h^(q+1) ~ tol^((q+1)/p) is estimated by nothing. So alpha = min((p-1)/p, (q+1)/p) for
+  y0 and parameters (the gradient is a linear functional of the sensitivities, which backprop
+  gets from the same RK discretisation and continuous extension applied to the variational
+  equations -- internal differentiation -- and an adjoint from a backward solve at the same
+  tolerance). dL/dt_i is the time derivative of the output and loses one power of h inside a
+  step: alpha_t = min((p-1)/p, q/p). dopri5: alpha = alpha_t = 0.8; torchdiffeq's dopri8 (q = 4):
+  5/8 and 1/2; bosh3: 2/3. Adaptive methods that claim no order are skipped (no alpha).
+* K = 10 is the constant of that proportionality: the number of steps the controller would take
+  at tol = 1 (about one per unit of span on these smooth problems, spans <= 2 in the quick and
+  standard profiles), the mixed-tolerance weight 1 + |y| of the error control (|y| <= 2 here),
+  and the ratio of the continuous extension's error to the estimated one (about 1 for dopri5:
+  measured forward errors at interpolated outputs are 3..11 tol against 0.4 tol at step ends,
+  mlp-tanh-t at 1e-9). It is the same 10x allowance as the forward suite's tolerance floor
+  (suites/test_forward_accuracy.py). A wrong gradient path (a dropped term, a sign, a missing
+  cotangent) is off by O(1) of the scale, 1e3..1e5 times the bound.
+* The oracle's own error estimate is added: the check is never tighter than its oracle.
+
+Fixed-step methods (claims.adaptive False) at h = span/64: the tolerance does not apply; the
+bound is K times the gradient error of the reference method of order min(p, q) at the same h
+(backprop through reference.odeint, which lands on every output time), like the forward suite's
+fixed-step baseline. For the t group an interpolation allowance is added: an interpolated
+output's time derivative is the slope of the interpolant, off by at most h max||y''|| from y'
+(mean value theorem, exact for the linear interpolation of torchdiffeq's fixed-grid solvers,
+q <= 2; conservative for higher q): A_t = h (sum_{i>=1} ||g_i|| ||y''(t_i)|| +
+(sum_{i>=1} ||g_i|| ||S_i||) max_i ||y''(t_i)||), with y'' = f_t + f_y f at the oracle's y(t_i).
+
+Adjoint implementations (claims.adjoint) are also run on contracting-diag, y' = diag(-20, -1) y
+over [0, 2] with the matrix as a parameter: rebuilding z(t) backward amplifies errors like
+e^(20 dt) between output times, and the parameter gradient integrates a(t) z(t)^T, so a backsolve
+adjoint that trusts its reconstruction fails there; the failure message names the
+reconstruction error the IUT reports (stats()["reconstruction_error"]).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field as dc_field
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+import torchdiffeq
+from torch import nn
+
+import reference
+from harness.oracles.gradients import (
+    GROUPS,
+    GradientOracleResult,
+    finite_difference_oracle,
+    forward_sensitivity_oracle,
+    project,
+    torchdiffeq_backprop_oracle,
+)
+from harness.problems import Problem, get_problem
+from harness.pytest_plugin import CheckFailed, OdeCase, ode_config
+
+from .known_findings import finding_for
+
+K = 10.0
+LAYOUT = (0.0, 0.3137, 0.6829, 1.0)  # fractions of the span; >= 3 output times with cotangents
+FIXED_STEPS = 64                      # steps per span for fixed-step methods
+SHRINK_STEPS = (16, 64)               # fixed-step "tolerances" of the shrink check (ratio 4)
+EPS64 = float(np.finfo(np.float64).eps)
+ROUND = 64 * EPS64                    # rounding floor relative to the scale (as in the oracles)
+SCALE_TOL = 1e-10                     # torchdiffeq tolerance of the sensitivity norms (size only)
+CONTRACTING = "contracting-diag"
+# reference fixed-step methods by order; the second is used when the IUT is the first itself
+REFERENCE_OF_ORDER = {1: ("euler",), 2: ("midpoint", "heun2"), 3: ("heun3",), 4: ("rk4", "rk38")}
+UNUSED = "unused_by_field"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    profile = ode_config(metafunc.config).profile
+    if "grad_problem" in metafunc.fixturenames:
+        metafunc.parametrize("grad_problem", profile.gradient_problems)
+    if "gtol" in metafunc.fixturenames:
+        metafunc.parametrize("gtol", profile.gradient_tolerances,
+                             ids=[f"tol={t:g}" for t in profile.gradient_tolerances])
+    if "group" in metafunc.fixturenames:
+        metafunc.parametrize("group", GROUPS)
+
+
+@pytest.fixture(autouse=True)
+def _known_gradient_findings(request: pytest.FixtureRequest) -> None:
+    """suites/known_findings.py entries that name a gradient problem: suites/conftest.py matches
+    findings at collection by `problem_name`; the gradient problems are `grad_problem` here."""
+    params = getattr(request.node, "callspec", None) and request.node.callspec.params
+    case = params.get("ode_case") if params else None
+    if not isinstance(case, OdeCase) or request.node.get_closest_marker("xfail") is not None:
+        return
+    problem = CONTRACTING if request.node.originalname == "test_adjoint_on_contracting_problem" \
+        else params.get("grad_problem")
+    f = finding_for(case.impl.name, case.method, request.node.originalname, problem)
+    if f is not None:
+        request.node.add_marker(pytest.mark.xfail(reason=f"known finding: {f.evidence}", strict=False))
+
+
+# ----------------------------------------------------------------------------------------------
+# Set-ups: problem, output times, cotangents, oracles and scales (computed once per run)
+# ----------------------------------------------------------------------------------------------
+
+
+def gradient_field(problem: Problem, dtype: torch.dtype = torch.float64, device="cpu") -> nn.Module:
+    """The problem's field with its buffers turned into trainable parameters (same values)."""
+    f = problem.make_field(dtype=dtype, device=device)
+    for name, buf in list(f.named_buffers(recurse=False)):
+        del f._buffers[name]
+        f.register_parameter(name, nn.Parameter(buf.detach().clone()))
+    return f
+
+
+@dataclass
+class Setup:
+    """One gradient problem: times, start value, cotangents, the forward-sensitivity oracle and
+    the scales of the thresholds (module docstring)."""
+
+    problem: Problem
+    direction: str
+    t: np.ndarray
+    y0: np.ndarray
+    g: np.ndarray
+    oracle: GradientOracleResult
+    scale: dict[str, float]
+    s_norms: np.ndarray      # ||S_i|| for i >= 1
+    ydd_norms: np.ndarray    # ||y''(t_i)|| for every i
+    extra: dict[str, Any] = dc_field(default_factory=dict)
+
+    @property
+    def span(self) -> float:
+        return abs(float(self.t[-1] - self.t[0]))
+
+    def field(self, device="cpu") -> nn.Module:
+        return gradient_field(self.problem, device=device)
+
+    @property
+    def key(self) -> tuple:
+        return (self.problem.name, self.direction)
+
+
+_SETUPS: dict[tuple, Setup] = {}
+
+
+def _times(problem: Problem, direction: str) -> np.ndarray:
+    a, b = (problem.t0, problem.t1) if direction == "forward" else (problem.t1, problem.t0)
+    return np.array([a + (b - a) * s for s in LAYOUT])
+
+
+def _scales(f: nn.Module, y0: np.ndarray, t: np.ndarray, g: np.ndarray):
+    """Norms of the sensitivities S_i, P_i and of f and y'' at the output times (torchdiffeq at
+    SCALE_TOL; they only set the size of the thresholds)."""
+    params = [p for p in f.parameters() if p.requires_grad]
+    y0_t = torch.tensor(y0, dtype=torch.float64, requires_grad=True)
+    ys = torchdiffeq.odeint(f, y0_t, torch.tensor(t), rtol=SCALE_TOL, atol=SCALE_TOL)
+    s_norms, p_norms = [], []
+    for i in range(1, len(t)):
+        rows = [torch.autograd.grad(ys[i, k], [y0_t, *params], retain_graph=True, allow_unused=True,
+                                    materialize_grads=True) for k in range(len(y0))]
+        S = torch.stack([r[0] for r in rows]).numpy()
+        s_norms.append(float(np.linalg.norm(S, 2)))
+        if params:
+            P = torch.stack([torch.cat([x.reshape(-1) for x in r[1:]]) for r in rows]).numpy()
+            p_norms.append(float(np.linalg.norm(P, 2)))
+    y_at = ys.detach()
+    f_norms, ydd = [], []
+    for i in range(len(t)):
+        s = torch.tensor(float(t[i]), dtype=torch.float64)
+        with torch.no_grad():
+            fy = f(s, y_at[i])
+        _, dd = torch.autograd.functional.jvp(lambda tt, yy: f(tt, yy), (s, y_at[i]),
+                                              (torch.ones((), dtype=torch.float64), fy))
+        f_norms.append(float(fy.norm()))
+        ydd.append(float(dd.norm()))
+    gn = np.linalg.norm(g, axis=1)
+    sum_s = float(np.sum(gn[1:] * s_norms))
+    scale = {"y0": float(gn[0]) + sum_s,
+             "params": float(np.sum(gn[1:] * p_norms)) if params else 0.0,
+             "t": float(np.sum(gn[1:] * f_norms[1:])) + sum_s * f_norms[0]}
+    return scale, np.array(s_norms), np.array(ydd)
+
+
+def setup_for(problem_name: str, direction: str, seed: int) -> Setup:
+    key = (problem_name, direction, seed)
+    if key not in _SETUPS:
+        problem = get_problem(problem_name)
+        t = _times(problem, direction)
+        y0 = problem.y0_array  # the start value at t[0], whichever end of the span that is
+        g = np.random.default_rng([seed, 7]).standard_normal((len(t), problem.dim))
+        f = gradient_field(problem)
+        oracle = forward_sensitivity_oracle(f, y0, t, g)
+        scale, s_norms, ydd = _scales(f, y0, t, g)
+        _SETUPS[key] = Setup(problem, direction, t, y0, g, oracle, scale, s_norms, ydd)
+    return _SETUPS[key]
+
+
+def other_oracle(setup: Setup, which: str):
+    """The torchdiffeq-backprop (full) or finite-difference (directional) oracle, once per run."""
+    if which not in setup.extra:
+        f = setup.field()
+        if which == "torchdiffeq-backprop":
+            setup.extra[which] = torchdiffeq_backprop_oracle(f, setup.y0, setup.t, setup.g)
+        else:
+            setup.extra[which] = finite_difference_oracle(f, setup.y0, setup.t, setup.g, seed=3)
+    return setup.extra[which]
+
+
+# ----------------------------------------------------------------------------------------------
+# The implementation's gradients
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class IUTGradient:
+    grads: dict[str, np.ndarray | None]   # per group; None when any part of it was None
+    missing: list[str]                     # inputs that required grad and got None
+    stats: dict
+    param_grads: dict[str, torch.Tensor | None]
+
+
+_IUT: dict[tuple, IUTGradient] = {}
+
+
+def iut_gradient(case: OdeCase, setup: Setup, *, tol: float | None, h: float | None,
+                 unused_param: bool = False) -> IUTGradient:
+    """dL/d(y0, params, t) from the IUT (t only when claims.t_grad), cached per setting."""
+    need_t = case.claims.t_grad
+    key = (case.id, setup.key, tol, h, unused_param, need_t)
+    if key in _IUT:
+        return _IUT[key]
+    f = setup.field(case.device)
+    if unused_param:
+        f.register_parameter(UNUSED, nn.Parameter(torch.ones(3, dtype=torch.float64, device=case.device)))
+    named = [(n, p) for n, p in f.named_parameters() if p.requires_grad]
+    y0 = torch.tensor(setup.y0, dtype=torch.float64, device=case.device, requires_grad=True)
+    t = torch.tensor(setup.t, dtype=torch.float64, device=case.device, requires_grad=need_t)
+    kw = dict(rtol=tol, atol=tol) if tol is not None else {}
+    ys = case.odeint(f, y0, t, step_size=h, **kw)
+    loss = (ys * torch.tensor(setup.g, dtype=ys.dtype, device=ys.device)).sum()
+    inputs = [y0, *[p for _, p in named]] + ([t] if need_t else [])
+    names = ["y0", *[n for n, _ in named]] + (["t"] if need_t else [])
+    if loss.requires_grad:
+        try:
+            raw = torch.autograd.grad(loss, inputs, allow_unused=True)
+        except Exception as exc:  # noqa: BLE001 - the IUT's backward pass failed: its finding
+            from harness.pytest_plugin import IUTError
+            raise IUTError(exc) from exc
+    else:
+        raw = (None,) * len(inputs)
+    stats = case.stats()
+    missing = [n for n, r in zip(names, raw) if r is None and n != UNUSED]
+    by_name = dict(zip(names, raw))
+    np_ = lambda x: x.detach().to(torch.float64).cpu().numpy().reshape(-1)  # noqa: E731
+    used = [n for n, _ in named if n != UNUSED]
+    grads: dict[str, np.ndarray | None] = {
+        "y0": None if by_name["y0"] is None else np_(by_name["y0"]),
+        "params": (None if any(by_name[n] is None for n in used)
+                   else (np.concatenate([np_(by_name[n]) for n in used]) if used else np.zeros(0))),
+        "t": None if not need_t or by_name["t"] is None else np_(by_name["t"]),
+    }
+    out = IUTGradient(grads, missing, stats, {n: by_name[n] for n, _ in named})
+    _IUT[key] = out
+    return out
+
+
+def _setting(case: OdeCase, setup: Setup, tol: float) -> tuple[float | None, float | None]:
+    """(tol, h) for the IUT: the tolerance for adaptive methods, h = span/FIXED_STEPS otherwise."""
+    if case.claims.adaptive:
+        return tol, None
+    return None, setup.span / FIXED_STEPS
+
+
+def _fixed_step_once(case: OdeCase, tol: float) -> None:
+    if not case.claims.adaptive and tol != case.profile.gradient_tolerances[0]:
+        pytest.skip(f"{case.id}: fixed-step method, the step size does not depend on tol; measured once")
+
+
+# ----------------------------------------------------------------------------------------------
+# Bounds
+# ----------------------------------------------------------------------------------------------
+
+
+def _orders(case: OdeCase) -> tuple[int | None, int | None]:
+    p = case.claims.order
+    q = case.claims.dense_order if case.claims.dense_order is not None else p
+    return p, q
+
+
+def alpha(case: OdeCase, group: str) -> float:
+    """Exponent of eps(tol) = tol^alpha for adaptive methods: min((p-1)/p, (q+1)/p), and q/p in
+    place of (q+1)/p for dL/dt (module docstring)."""
+    case.skip_unless(needs_order=True)
+    p, q = _orders(case)
+    if p < 2:
+        pytest.skip(f"{case.id}: adaptive with claimed order {p}: no embedded pair to derive alpha from")
+    return min((p - 1) / p, (q if group == "t" else q + 1) / p)
+
+
+def fixed_order(case: OdeCase, group: str) -> int:
+    """Order in h of a fixed-step gradient group: min(p, q) for values at interpolated outputs,
+    and one less (at least 1) for their time derivative."""
+    p, q = _orders(case)
+    if group == "t":
+        return max(min(p, q - 1), 1)
+    return min(p, q)
+
+
+_BASELINES: dict[tuple, dict[str, float]] = {}
+
+
+def _baseline(case: OdeCase, setup: Setup, h: float) -> tuple[str, dict[str, float]]:
+    """Gradient error of the reference fixed-step method of order min(p, q) at the same h."""
+    case.skip_unless(needs_order=True)
+    ro = min(_orders(case))
+    if ro not in REFERENCE_OF_ORDER:
+        pytest.skip(f"{case.id}: no reference fixed-step method of order {ro} to compare with")
+    names = REFERENCE_OF_ORDER[ro]
+    method = names[1] if case.impl.family == "reference" and case.method == names[0] and len(names) > 1 \
+        else names[0]
+    key = (setup.key, method, h)
+    if key not in _BASELINES:
+        f = setup.field()
+        params = [p for p in f.parameters() if p.requires_grad]
+        y0 = torch.tensor(setup.y0, dtype=torch.float64, requires_grad=True)
+        t = torch.tensor(setup.t, dtype=torch.float64, requires_grad=True)
+        ys = reference.odeint(f, y0, t, method=method, options={"step_size": h})
+        loss = (ys * torch.from_numpy(setup.g)).sum()
+        gr = torch.autograd.grad(loss, [y0, t, *params], allow_unused=True, materialize_grads=True)
+        got = {"y0": gr[0].numpy(), "t": gr[1].numpy(),
+               "params": np.concatenate([x.reshape(-1).numpy() for x in gr[2:]]) if params else np.zeros(0)}
+        _BASELINES[key] = {k: float(np.linalg.norm(got[k] - setup.oracle.group(k))) for k in GROUPS}
+    return method, _BASELINES[key]
+
+
+def bound(case: OdeCase, setup: Setup, group: str, *, tol: float | None, h: float | None,
+          oracle_err: float, check) -> tuple[float, str]:
+    """The threshold on ||G_iut - G_oracle|| for one group, and why (module docstring)."""
+    scale = setup.scale[group]
+    floor = oracle_err + ROUND * scale
+    if h is None:
+        a = alpha(case, group)
+        eps = tol ** a
+        check.note(tol=tol, alpha=a, eps=eps, scale=scale, oracle_error=oracle_err)
+        return K * eps * scale + floor, (f"K={K:g} x tol^{a:.3g} x scale {scale:.3g} (claimed order "
+                                         f"{case.claims.order}, dense order {case.claims.dense_order}) "
+                                         "+ oracle error + rounding")
+    method, base = _baseline(case, setup, h)
+    allowance = 0.0
+    if group == "t":
+        gn = np.linalg.norm(setup.g, axis=1)
+        allowance = h * (float(np.sum(gn[1:] * setup.ydd_norms[1:]))
+                         + float(np.sum(gn[1:] * setup.s_norms)) * float(setup.ydd_norms.max()))
+    check.note(h=h, baseline_method=method, baseline_error=base[group], interpolation_allowance=allowance,
+               scale=scale, oracle_error=oracle_err)
+    return (K * base[group] + allowance + floor,
+            f"K={K:g} x reference {method} gradient error at h={h:.3g}"
+            + (" + h max|y''| interpolation allowance" if group == "t" else "") + " + oracle error + rounding")
+
+
+def _need(case: OdeCase, group: str) -> None:
+    case.skip_unless(needs_gradients=True, needs_t_grad=group == "t")
+
+
+def _error(case: OdeCase, got: IUTGradient, setup: Setup, group: str, check) -> float:
+    if got.grads[group] is None:
+        check.note(missing=got.missing)
+        check.expect(False, f"{case.id}: the gradient with respect to {group} is missing (None) "
+                            f"although the input requires grad: {got.missing}")
+    ref = setup.oracle.group(group)
+    if ref.size == 0:
+        pytest.skip(f"{setup.problem.name}: the field has no trainable parameters")
+    return float(np.linalg.norm(got.grads[group] - ref))
+
+
+def _against_forward_sensitivities(case: OdeCase, grad_problem: str, gtol: float, group: str,
+                                   check, direction: str = "forward") -> None:
+    _need(case, group)
+    setup = setup_for(grad_problem, direction, case.config.seed)
+    check.describe(problem=grad_problem, dtype=torch.float64)
+    tol, h = _setting(case, setup, gtol)
+    got = iut_gradient(case, setup, tol=tol, h=h)
+    err = _error(case, got, setup, group, check)
+    b, why = bound(case, setup, group, tol=tol, h=h, oracle_err=setup.oracle.error_estimate[group],
+                   check=check)
+    check.note(direction=direction, relative_error=err / max(np.linalg.norm(setup.oracle.group(group)), 1e-300),
+               **got.stats)
+    check.expect_le(f"grad_{group}_error", err, b, why)
+
+
+# ----------------------------------------------------------------------------------------------
+# 1-3: against forward sensitivities, at every gradient tolerance of the profile
+# ----------------------------------------------------------------------------------------------
+
+
+def test_grad_y0_against_forward_sensitivities(ode_case, grad_problem, gtol, check):
+    """dL/dy0 agrees with the forward-sensitivity oracle within K tol^alpha scale + oracle error."""
+    _fixed_step_once(ode_case, gtol)
+    _against_forward_sensitivities(ode_case, grad_problem, gtol, "y0", check)
+
+
+def test_grad_params_against_forward_sensitivities(ode_case, grad_problem, gtol, check):
+    """dL/dtheta agrees with the forward-sensitivity oracle within K tol^alpha scale + oracle error."""
+    _fixed_step_once(ode_case, gtol)
+    _against_forward_sensitivities(ode_case, grad_problem, gtol, "params", check)
+
+
+def test_grad_t_against_forward_sensitivities(ode_case, grad_problem, gtol, check):
+    """dL/dt (every output time, t_0 included) agrees with g_i . f(t_i, y_i) and
+    -(sum S_i^T g_i) . f(t_0, y_0) from the forward sensitivities, within K tol^alpha_t scale."""
+    _fixed_step_once(ode_case, gtol)
+    _against_forward_sensitivities(ode_case, grad_problem, gtol, "t", check)
+
+
+# ----------------------------------------------------------------------------------------------
+# 4: against the two other oracles (independent routes), at the tightest gradient tolerance
+# ----------------------------------------------------------------------------------------------
+
+
+def test_agrees_with_torchdiffeq_backprop(ode_case, grad_problem, group, check):
+    """The gradient group agrees with backprop through torchdiffeq dopri5 at 1e-12 (output times
+    as step ends), within the same bound as against forward sensitivities, that oracle's error
+    estimate in place of theirs."""
+    _need(ode_case, group)
+    setup = setup_for(grad_problem, "forward", ode_case.config.seed)
+    check.describe(problem=grad_problem, dtype=torch.float64)
+    tol, h = _setting(ode_case, setup, min(ode_case.profile.gradient_tolerances))
+    got = iut_gradient(ode_case, setup, tol=tol, h=h)
+    _error(ode_case, got, setup, group, check)  # missing / no parameters
+    td = other_oracle(setup, "torchdiffeq-backprop")
+    err = float(np.linalg.norm(got.grads[group] - td.group(group)))
+    b, why = bound(ode_case, setup, group, tol=tol, h=h, oracle_err=td.error_estimate[group], check=check)
+    check.note(oracle=td.method)
+    check.expect_le(f"grad_{group}_error_vs_torchdiffeq", err, b, why)
+
+
+def test_agrees_with_finite_differences(ode_case, grad_problem, group, check):
+    """Directional derivatives of the gradient group (two seeded unit directions for y0 and for the
+    parameters, every t_i) agree with Richardson finite differences of scipy DOP853 solves at 1e-13:
+    |(G_iut - G) . v| <= ||G_iut - G|| for unit v, so the same bound applies, plus the finite
+    differences' own error estimate."""
+    _need(ode_case, group)
+    setup = setup_for(grad_problem, "forward", ode_case.config.seed)
+    check.describe(problem=grad_problem, dtype=torch.float64)
+    tol, h = _setting(ode_case, setup, min(ode_case.profile.gradient_tolerances))
+    got = iut_gradient(ode_case, setup, tol=tol, h=h)
+    _error(ode_case, got, setup, group, check)
+    fd = other_oracle(setup, "finite-differences")
+    f = setup.field()
+    shapes = [tuple(p.shape) for p in f.parameters() if p.requires_grad]
+    gp, parts, k = got.grads["params"], [], 0
+    for s in shapes:
+        n = int(np.prod(s))
+        parts.append(gp[k:k + n].reshape(s))
+        k += n
+    full = GradientOracleResult(got.grads["y0"], parts,
+                                got.grads["t"] if got.grads["t"] is not None else np.zeros(len(setup.t)),
+                                {g: 0.0 for g in GROUPS}, "iut")
+    mine = project(full, fd)
+    err = float(np.max(np.abs(mine.group(group) - fd.group(group))))
+    b, why = bound(ode_case, setup, group, tol=tol, h=h, oracle_err=fd.error_estimate[group], check=check)
+    check.note(oracle=fd.method, directions=len(fd.group(group)))
+    check.expect_le(f"grad_{group}_directional_error_vs_fd", err, b, why)
+
+
+# ----------------------------------------------------------------------------------------------
+# 5: reverse time
+# ----------------------------------------------------------------------------------------------
+
+
+def test_reverse_time(ode_case, grad_problem, group, check):
+    """With decreasing output times (t1 back to t0, same layout mirrored), the gradient group
+    agrees with the forward-sensitivity oracle within the same bound, at the tightest tolerance."""
+    ode_case.skip_unless(needs_reverse_time=True)
+    problem = get_problem(grad_problem)
+    if "contracting" in problem.tags:
+        pytest.skip(f"{grad_problem}: contracting, so integrating it backward amplifies errors like "
+                    "e^(20 t); reverse time is measured on the other gradient problems")
+    _against_forward_sensitivities(ode_case, grad_problem, min(ode_case.profile.gradient_tolerances),
+                                   group, check, direction="reverse")
+
+
+# ----------------------------------------------------------------------------------------------
+# 6, 7: unused parameters, missing gradients
+# ----------------------------------------------------------------------------------------------
+
+
+def test_unused_parameter_gets_zero_gradient(ode_case, grad_problem, check):
+    """An nn.Parameter registered on the field but never used by it gets a gradient that is
+    exactly zero. None -- autograd's answer, under allow_unused=True, for an input the loss does
+    not reach -- counts as zero: it is the correct answer of a backprop IUT; an adjoint IUT that
+    passes every parameter to its backward solve returns a tensor, which must then be all zeros
+    (the parameter enters no computation, so no rounding can make it nonzero)."""
+    ode_case.skip_unless(needs_gradients=True)
+    setup = setup_for(grad_problem, "forward", ode_case.config.seed)
+    check.describe(problem=grad_problem, dtype=torch.float64)
+    tol, h = max(ode_case.profile.gradient_tolerances), setup.span / SHRINK_STEPS[0]
+    got = iut_gradient(ode_case, setup, tol=tol if ode_case.claims.adaptive else None,
+                       h=None if ode_case.claims.adaptive else h, unused_param=True)
+    gu = got.param_grads[UNUSED]
+    value = 0.0 if gu is None else float(gu.detach().abs().max())
+    check.note(returned="None" if gu is None else "tensor")
+    check.expect_le("unused_parameter_grad_max_abs", value, 0.0,
+                    "the parameter does not enter the field: its gradient is exactly zero (None counts as zero)")
+
+
+def test_no_missing_gradient(ode_case, grad_problem, check):
+    """Every input that requires grad and that the loss depends on -- y0, every parameter the
+    field uses, and t when t-gradients are claimed -- gets a gradient: torch.autograd.grad with
+    allow_unused=True returns a tensor, not None, for each."""
+    ode_case.skip_unless(needs_gradients=True)
+    setup = setup_for(grad_problem, "forward", ode_case.config.seed)
+    check.describe(problem=grad_problem, dtype=torch.float64)
+    tol, h = _setting(ode_case, setup, max(ode_case.profile.gradient_tolerances))
+    got = iut_gradient(ode_case, setup, tol=tol, h=h)
+    check.note(inputs=["y0", *got.param_grads] + (["t"] if ode_case.claims.t_grad else []), missing=got.missing)
+    check.expect_le("missing_gradients", len(got.missing), 0,
+                    "a None gradient for an input that requires grad and is used is a dropped gradient path")
+
+
+# ----------------------------------------------------------------------------------------------
+# 8: the gradient error shrinks with the tolerance
+# ----------------------------------------------------------------------------------------------
+
+
+def test_error_shrinks_with_tolerance(ode_case, grad_problem, group, check):
+    """From the loosest to the tightest gradient tolerance (adaptive; from h = span/16 to span/64
+    for fixed steps) the gradient error shrinks by at least sqrt(R), R = (tol ratio)^alpha
+    (resp. 4^order) the predicted factor: half the predicted decades, room for tolerance
+    proportionality holding only roughly -- or the tight error is at the oracle's resolution."""
+    _need(ode_case, group)
+    setup = setup_for(grad_problem, "forward", ode_case.config.seed)
+    check.describe(problem=grad_problem, dtype=torch.float64)
+    if ode_case.claims.adaptive:
+        tols = ode_case.profile.gradient_tolerances
+        if len(tols) < 2:
+            pytest.skip("the profile has a single gradient tolerance")
+        loose, tight = max(tols), min(tols)
+        a = alpha(ode_case, group)
+        R = (loose / tight) ** a
+        g1 = iut_gradient(ode_case, setup, tol=loose, h=None)
+        g2 = iut_gradient(ode_case, setup, tol=tight, h=None)
+        check.note(tol_loose=loose, tol_tight=tight, alpha=a)
+    else:
+        ode_case.skip_unless(needs_order=True)
+        n1, n2 = SHRINK_STEPS
+        order = fixed_order(ode_case, group)
+        R = (n2 / n1) ** order
+        g1 = iut_gradient(ode_case, setup, tol=None, h=setup.span / n1)
+        g2 = iut_gradient(ode_case, setup, tol=None, h=setup.span / n2)
+        check.note(h_loose=setup.span / n1, h_tight=setup.span / n2, order=order)
+    e1 = _error(ode_case, g1, setup, group, check)
+    e2 = _error(ode_case, g2, setup, group, check)
+    resolution = setup.oracle.error_estimate[group] + ROUND * setup.scale[group]
+    required = math.sqrt(R)
+    check.note(error_loose=e1, predicted_factor=R, required_factor=required, resolution=resolution,
+               observed_factor=e1 / e2 if e2 > 0 else float("inf"))
+    check.expect_le(f"grad_{group}_error_tight", e2, max(e1 / required, resolution),
+                    f"the loose error / sqrt(predicted factor {R:.3g}), or the oracle's resolution")
+
+
+# ----------------------------------------------------------------------------------------------
+# 9: adjoints on the contracting problem
+# ----------------------------------------------------------------------------------------------
+
+
+def test_adjoint_on_contracting_problem(ode_case, gtol, check):
+    """Adjoint IUTs on contracting-diag (diag(-20, -1), its span [0, 2], the matrix a parameter):
+    every gradient group within its bound against forward sensitivities (the largest ratio of error
+    to bound is at most 1). On failure the message names the reconstruction error of z the IUT
+    reports; it is recorded in any case."""
+    ode_case.skip_unless(needs_adjoint=True)
+    _fixed_step_once(ode_case, gtol)
+    setup = setup_for(CONTRACTING, "forward", ode_case.config.seed)
+    check.describe(problem=CONTRACTING, dtype=torch.float64)
+    tol, h = _setting(ode_case, setup, gtol)
+    got = iut_gradient(ode_case, setup, tol=tol, h=h)
+    recon = got.stats.get("reconstruction_error")
+    check.note(**{**got.stats, "reconstruction_error": recon})
+    groups = [g for g in GROUPS if g != "t" or ode_case.claims.t_grad]
+    ratios = {}
+    for grp in groups:
+        err = _error(ode_case, got, setup, grp, check)
+        b, _ = bound(ode_case, setup, grp, tol=tol, h=h, oracle_err=setup.oracle.error_estimate[grp], check=check)
+        check.note(**{f"grad_{grp}_error": err, f"grad_{grp}_bound": b})
+        ratios[grp] = err / b
+    worst = max(ratios, key=ratios.get)
+    try:
+        check.expect_le("max_error_over_bound", ratios[worst], 1.0,
+                        f"each group's error within its bound (worst: {worst}); bound K x tol^alpha x scale")
+    except CheckFailed as exc:
+        raise CheckFailed(f"{exc}; reconstruction error of z reported by the IUT: "
+                          + (f"{recon:.3g}" if recon is not None else "not exposed")) from None
