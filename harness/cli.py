@@ -770,6 +770,9 @@ def run_check(argv: Sequence[str]) -> int:
     t_start = time.monotonic()
     ns = _check_parser().parse_args(list(argv))
     st = _resolve(ns)
+    if not (suites_dir() / "conftest.py").exists():
+        raise UsageError(f"the verification suites are not installed: expected {suites_dir()} next to the "
+                         "harness package (install ode-harness from a source checkout: pip install -e)")
     _load_impls(st)
     _check_device(st)
     _check_report_available(st)

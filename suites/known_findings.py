@@ -46,6 +46,97 @@ KNOWN_FINDINGS: tuple[Finding, ...] = (
             "there with far smaller errors on the other problems (mlp-tanh-t: 1.8e-7 vs threshold "
             "1.4e-7 at 1e-8) (measured 2026-11-22)."),
     ),
+    # ---- suites/test_properties.py (measured 2026-11-22, torchdiffeq 0.2.5, float64)
+    Finding(
+        iut="torchdiffeq", methods=("bosh3", "dopri8"),
+        checks=("test_linear_systems_match_expm", "test_flow_property", "test_time_reversal",
+                "test_batch_independence"),
+        evidence=(
+            "same cause as the bosh3/dopri8 forward-accuracy findings: every output time, the last "
+            "included, is evaluated with the quartic fit (interp._interp_fit) after stepping past it. "
+            "y' = t, y(0) = 0 on [0, 1] at rtol=atol=1e-8: the solution is quadratic, bosh3's error "
+            "estimate is 0, steps grow 10x up to [0.111, 1.111], and y(1) is off by 1.95e-2 (0 with "
+            "options={'step_t': t}); y' = Ay + (0, t), A = [[-.707, .707], [.707, -.707]], y(0) = 0: "
+            "dopri8 error at t=0.5 is 1.9e-6 (1.5e-11 with step_t), bosh3 2.7e-7 (7.6e-9). The four "
+            "checks all pass for bosh3 and dopri8 when torchdiffeq is called with step_t = t."),
+    ),
+    Finding(
+        iut="torchdiffeq", methods=("dopri5", "bosh3", "dopri8"),
+        checks=("test_field_evaluated_only_inside_span",),
+        evidence=(
+            "by design (rk_common.RKAdaptiveStepsizeODESolver._advance): steps until the step end "
+            "passes the output time, then interpolates, so f is evaluated past max(t); and the "
+            "initial-step probe (misc._select_initial_step) evaluates f(t0 + h0) with h0 = "
+            "0.01 d0/d1 not clipped to the span. y' = Ay (2x2) on t = [0, 1], rtol=atol=1e-8: "
+            "largest t seen 1.077 (dopri5), 1.001 (bosh3), 1.229 (dopri8); t = [0.5] alone: f is "
+            "evaluated at 0.509. Landing options (step_t) remove the overshoot, not the probe."),
+    ),
+    Finding(
+        iut="torchdiffeq-adjoint", methods=("dopri5",),
+        checks=("test_field_evaluated_only_inside_span",),
+        evidence=(
+            "the forward solve of odeint_adjoint is torchdiffeq's dopri5 (see the torchdiffeq entry "
+            "for this check): steps past max(t) and interpolates; the initial-step probe is not "
+            "clipped to the span (y' = Ay on [0, 1] at 1e-8: largest t seen 1.077)."),
+    ),
+    Finding(
+        iut="torchdiffeq", methods=("dopri5", "bosh3", "dopri8"),
+        checks=("test_zero_field_keeps_y_constant",),
+        evidence=(
+            "outputs come from the quartic fit (interp._interp_fit), whose coefficients for "
+            "y0 = y1 = y_mid = y, f = 0 are b = 18y + 14y - 32y and c = -11y - 5y + 16y: not 0 in "
+            "floating point (3.4e-21 for y = 8.7e-7), so a constant solution moves by a few ulps: "
+            "f = 0, t = [0, 0.7, 1], relative change up to 1.1e-15 (float64, ~5 eps) and 1.0e-6 "
+            "(float32, ~8 eps) at both output times; the fixed-grid methods (euler, midpoint, rk4) "
+            "return y0 exactly."),
+    ),
+    Finding(
+        iut="torchdiffeq-adjoint", methods=("dopri5",),
+        checks=("test_zero_field_keeps_y_constant",),
+        evidence=(
+            "the forward solve of odeint_adjoint is torchdiffeq's dopri5 with the same quartic fit "
+            "(see the torchdiffeq entry for this check): a constant solution moves by a few ulps."),
+    ),
+    # --- suites/test_convergence_order.py (quick profile, seed 0; measured 2026-11-22)
+    Finding(
+        iut="torchdiffeq", methods=("bosh3", "dopri8"),
+        checks=("test_tolerance_proportionality_bound", "test_gradient_error_falls_with_tolerance"),
+        evidence=(
+            "torchdiffeq 0.2.5 steps past t1 and returns y(t1) from its interpolant "
+            "(rk_common._interp_fit), less accurate than the step for bosh3 and dopri8. scipy's "
+            "rational problem on [5, 9], rtol = tol, atol = 1e-3 tol, tol = 1e-5..1e-8: error at t1 "
+            "in tolerance units bosh3 27, 27, 19, 39 and dopri8 5.9, 12, 15, 140 as called (bound 5), "
+            "but 0.17..0.22 and <= 0.003 with options={'step_t': [9.0]} (landing on t1; scipy RK23 "
+            "0.17..0.21). dL/dy0 on mlp-tanh-t, tol = 1e-6..1e-9: relative error bosh3 2.0e-5, 3.7e-5, "
+            "2.9e-6, 1.9e-6 (exponent 0.42 < 0.51), dopri8 2.3e-5 .. 8.3e-7 (0.48 < 0.65); with "
+            "step_t 1.1e-6 .. 1.1e-9 (0.99) and 1.4e-8 .. 2.4e-11 (0.90)."),
+    ),
+    Finding(
+        iut="torchdiffeq", methods=("bosh3",), checks=("test_dense_output_order_adaptive",),
+        evidence=(
+            "torchdiffeq 0.2.5's bosh3 continuous extension is first order, not third: its midpoint "
+            "value y_mid = y0 + (h/2) k2 (bosh3.py, _BS_C_MID = [0, 1/2, 0, 0]) approximates "
+            "y(t + h/2) only to O(h^2) (error h^2/8 y''), and the quartic fit through y_mid "
+            "inherits it. One step on B4 from the exact state at t = 0.7, h = 0.2 .. 0.018: "
+            "interpolant error at theta = 0.3 and 0.5 falls like h^2.00 (dopri5, dopri8: h^5.0). "
+            "In the check, B4 on [0, 2], tol 1e-5..1e-8: interior-error exponent 0.651 against "
+            "0.744 = kappa min(p, q + 1) - delta with kappa = 0.328 from NFE (196 .. 1888), i.e. "
+            "order 1.98 against the mean step, q + 1 = 2. The claims table's dense_order 3 for "
+            "torchdiffeq bosh3 would be 1 (fehlberg2 and adaptive_heun interpolate to first order "
+            "too, claim 2, but for an order-2 method min(p, q + 1) = 2 either way)."),
+    ),
+    Finding(
+        iut="torchdiffeq", methods=("fehlberg2",), checks=("test_tolerance_proportionality_bound",),
+        evidence=(
+            "torchdiffeq 0.2.5 fehlberg2 (Fehlberg's RK1(2) pair, propagating the second-order "
+            "value) ends 32..75 tolerance units off on scipy's rational problem, [5, 9], rtol = tol, "
+            "atol = 1e-3 tol, tol = 1e-5..1e-8 (bound 5; 130 on B4 over [0, 2]). Its first-order "
+            "formula is tuned to an error constant ~1/512, so the estimate h (k3 - k1)/512 is no "
+            "larger than the local error of the propagated value at the step sizes these tolerances "
+            "give (B4 from the exact state at t = 0.7: h = 0.04 estimate 1.0e-5, local error 4.2e-5; "
+            "h = 0.01 6.4e-7 against 6.6e-7): each step commits ~tol and the errors add up over the "
+            "steps. Still proportional (exponent 0.997 on B4): a property of the pair, measured."),
+    ),
 )
 
 
@@ -54,3 +145,51 @@ def finding_for(iut: str, method: str, check: str, problem: str | None) -> Findi
         if f.matches(iut, method, check, problem):
             return f
     return None
+
+
+# Gradient suite (suites/test_gradients.py). Checks parametrized by gradient group are named
+# "test_name[group]" where a finding concerns one group only.
+_GRAD_T = ("test_grad_t_vs_forward_sensitivity", "test_agrees_with_torchdiffeq_backprop[t]",
+           "test_agrees_with_finite_differences[t]", "test_reverse_time[t]")
+
+_BACKSOLVE_CONTRACTING = (
+    "backsolve adjoint on contracting-diag (y' = diag(-20, -1) y over [0, 2], matrix as parameter, "
+    "outputs at 0, 0.627, 1.366, 2): the backward solve rebuilds z(t) from z(t_i), amplifying its "
+    "errors like e^(20 dt) (e^13..e^15 per output interval), and dL/dA integrates a(t) z(t)^T, so "
+    "the parameter gradient is wrong while dL/dy0 and dL/dt (no reconstructed z) are right. "
+    "Measured with dopri5: ")
+
+GRADIENT_FINDINGS: tuple[Finding, ...] = (
+    Finding(
+        iut="torchdiffeq", methods=("bosh3",), checks=_GRAD_T, problems=("mlp-tanh-t",),
+        evidence=(
+            "dL/dt_i of torchdiffeq 0.2.5 bosh3 is the time derivative of its quartic fit "
+            "(rk_common._interp_fit through y0, y1, f0, f1 and y_mid), whose y_mid = y0 + dt/2 k2 "
+            "(bosh3._BS_C_MID = [0, 1/2, 0, 0]) is the explicit-midpoint value with local error "
+            "O(h^3): mlp-tanh-t, 4 output times, rtol=atol=1e-9: ||dL/dt error|| = 9.7e-4 against "
+            "the bound 9.8e-5 (10 tol^(2/3) scale); with options={'step_t': t} (outputs at step "
+            "ends, no interpolation) 2.0e-9, and the reference bosh3 5.8e-10; at 1e-6: 1.07e-2 vs "
+            "bound 9.8e-3 (step_t 1.7e-6). The error shrinks only ~11x over three decades of tol "
+            "(measured 2026-11-22). Same cause as the forward bosh3 finding above."),
+    ),
+    Finding(
+        iut="torchdiffeq-adjoint", methods=("dopri5",), checks=("test_adjoint_on_contracting_problem",),
+        problems=("contracting-diag",),
+        evidence=_BACKSOLVE_CONTRACTING + (
+            "||dL/dA error|| = 6.5e-2 at rtol=atol=1e-6 (bound 2.2e-4, 293x) and 1.1e-6 at 1e-9 "
+            "(bound 8.9e-7, 1.3x), against 9.2e-7 and 2.2e-9 for the reference checkpoint adjoint "
+            "(exact gradient of the discrete solve); torchdiffeq exposes no reconstruction error "
+            "(measured 2026-11-22)."),
+    ),
+    Finding(
+        iut="reference-adjoint", methods=("dopri5",), checks=("test_adjoint_on_contracting_problem",),
+        problems=("contracting-diag",),
+        evidence=_BACKSOLVE_CONTRACTING + (
+            "||dL/dA error|| = 2.8e-2 at rtol=atol=1e-6 (bound 2.2e-4, 126x; reconstruction error "
+            "of z 1.9e-2) and 2.6e-6 at 1e-9 (bound 8.9e-7, 2.9x; reconstruction error 5.1e-5); "
+            "reference-checkpoint 9.2e-7 and 2.2e-9. With outputs at 0, 1, 2 (e^20 per interval) "
+            "the errors are 1.4 and 2.1e-3 (reconstruction errors 293 and 5.5e-2) "
+            "(measured 2026-11-22)."),
+    ),
+)
+KNOWN_FINDINGS = KNOWN_FINDINGS + GRADIENT_FINDINGS

@@ -27,7 +27,7 @@ from . import plots
 from .data import (BAD, OUTCOME_LABELS, OUTCOMES, Curve, RunData, benchmark_stats, case_label,
                    check_params, convergence_of, curves_across_records, curves_in_record,
                    falsifying_example, fmt, fmt_bytes, fmt_duration, gradient_group, gradient_oracle,
-                   is_error_key, is_finite_num, is_gradient_record, is_num, lookup, memory_points,
+                   is_error_key, is_finite_num, is_gradient_record, is_num, lookup, memory_points, num_list,
                    outcome, primary_value, read_run, reproducer_command, slug, strip_case_prefix)
 
 SPLIT_AT = 1500  # records; above this, per-implementation pages
@@ -339,6 +339,18 @@ def _nfe_table(records: list[CheckRecord], cases: list[tuple[str, str]], curves:
             continue
         check, tol, dtype = _row_key_label(r)
         rows.setdefault((r.problem, check, tol, dtype), {})[(r.iut, r.method)] = (fwd, bwd)
+    for r in records:  # sweeps: NFE lists against a tolerance (or steps) list
+        if outcome(r) == "skip":
+            continue
+        xs = num_list(r.measured.get("tol")) or num_list(r.measured.get("steps"))
+        fwd = num_list(lookup(r, "nfe_forward", "forward_nfe", "nfe"))
+        bwd = num_list(lookup(r, "nfe_backward", "backward_nfe"))
+        if not xs or not fwd or len(fwd) != len(xs):
+            continue
+        label = "tol" if num_list(r.measured.get("tol")) else "steps"
+        for i, x in enumerate(xs):
+            key = (r.problem, "sweep", f"{x:g}" if label == "tol" else f"{int(x)} steps", r.dtype or "")
+            rows.setdefault(key, {}).setdefault((r.iut, r.method), (fwd[i], bwd[i] if bwd and len(bwd) == len(xs) else None))
     for c in curves:
         if c.nfe and c.tol:
             for t, n in zip(c.tol, c.nfe):

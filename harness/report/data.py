@@ -279,6 +279,10 @@ def convergence_of(rec: CheckRecord) -> Convergence | None:
     errs = _error_series(s, len(hx[1]))
     if len(hx[1]) < 2 or not errs:
         return None
+    if any(_RE_NFE.search(k) or (_RE_TIME.search(k) and not is_error_key(k))
+           for k, v in s.items() if len(v) == len(hx[1]) and k != hx[0] and not _RE_STEP.match(k)
+           and not _RE_NSTEPS.match(k)):
+        return None  # a work-precision sweep, drawn as such
     ek, ev = errs[0]
     used_raw = lookup(rec, *(k for k in list(rec.measured) + list(rec.extra) if _RE_USED.match(k)))
     used = None
@@ -368,6 +372,8 @@ def memory_points(rec: CheckRecord) -> list[MemoryPoint]:
     label = f"{case_label(rec.iut, rec.method)}" + (f" ({label})" if isinstance(label, str) else "")
     depth = _first(s, _RE_DEPTH)
     byte_series = {k: v for k, v in s.items() if _RE_BYTES.search(k)}
+    if depth is None and byte_series:  # adaptive methods: the graph's depth is the forward NFE
+        depth = _first({k: v for k, v in s.items() if "backward" not in k}, _RE_NFE)
     out = []
     if depth and byte_series:
         n = len(depth[1])
@@ -431,6 +437,22 @@ _BENCH_KEYS = ("mean", "median", "min", "max", "stddev", "rounds", "iterations",
 
 
 def benchmark_stats(rec: CheckRecord) -> dict[str, Any] | None:
+    m = rec.measured
+    if any(is_num(m.get(k)) for k in ("seconds_mean", "seconds_median", "seconds_single_call")):
+        out = {k: m[f"seconds_{k}"] for k in ("mean", "median", "min", "max", "stddev", "iqr")
+               if is_num(m.get(f"seconds_{k}"))}
+        if is_num(m.get("rounds")):
+            out["rounds"] = m["rounds"]
+        if is_num(m.get("seconds_single_call")):
+            out["single_call"] = m["seconds_single_call"]
+        for k in ("nfe_per_call", "nfe_forward_per_call", "nfe_backward_per_call", "tol"):
+            if is_num(m.get(k)):
+                out[k] = m[k]
+        return out
+    return _benchmark_stats_generic(rec)
+
+
+def _benchmark_stats_generic(rec: CheckRecord) -> dict[str, Any] | None:
     """pytest-benchmark statistics of a record: ``extra['benchmark']`` / ``measured['benchmark']``
     (a dict of stats), or stats keys directly in measured."""
     for src in (rec.measured, rec.extra):

@@ -226,7 +226,7 @@ def memory_plot(problem: str, points: list[MemoryPoint], styles: Styles) -> Mark
             return None
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("depth (steps)")
+        ax.set_xlabel("depth: fixed steps, or forward NFE (adaptive)")
         ax.set_ylabel("bytes")
         ax.set_title(text(f"memory against depth — {problem}" if problem else "memory against depth"))
         ax.legend(loc="best", frameon=False)
