@@ -137,6 +137,16 @@ KNOWN_FINDINGS: tuple[Finding, ...] = (
             "h = 0.01 6.4e-7 against 6.6e-7): each step commits ~tol and the errors add up over the "
             "steps. Still proportional (exponent 0.997 on B4): a property of the pair, measured."),
     ),
+    Finding(
+        iut="torchdiffeq", methods=("dopri8",), checks=("test_error_falls_with_tolerance",),
+        evidence=(
+            "Same cause as the dopri8 entries above (y(t1) read off the quartic interpolant), seen "
+            "by the standard and thorough sweeps only: B4 on [0, 2], rtol = atol = 1e-4..1e-10, "
+            "weighted error at t1 1.2e-3, 2.7e-4, 8.0e-5, 6.1e-6, 5.4e-7, 7.0e-8, 3.2e-7 as called "
+            "(exponent 0.72 < 0.76 = 8/9 - 0.13), 1.8e-5 .. 2.7e-11 (0.96) with options={'step_t': "
+            "[2.0]}. The quick sweep (1e-5..1e-8) gives 0.92 >= 0.65 and passes (recorded as an "
+            "expected failure that passes)."),
+    ),
 )
 
 

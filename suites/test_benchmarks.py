@@ -259,7 +259,8 @@ def test_wall_time_forward(ode_case, benchmark, check):
     """Wall time of a forward solve (no graph) of mlp-tanh-t at the middle bench tolerance.
 
     Recorded, never judged: timings are noise. The property checked is that what was timed is a
-    solve: values of the right shape, all finite (a failing solver's time means nothing)."""
+    solve: `ode_case.odeint` validates every call (a tensor of shape (len(t), *y0.shape), y0's
+    dtype and device, finite), so a failing solver's time is never recorded as a pass."""
     dev = _device(ode_case)
     problem = get_problem(MEMORY_PROBLEM)
     tol, kw = _wall_time_args(ode_case, problem)
@@ -270,13 +271,11 @@ def test_wall_time_forward(ode_case, benchmark, check):
         with torch.no_grad():
             return ode_case.odeint(field, y0, t, **kw)
 
-    ys = _pedantic(benchmark, ode_case, solve, dev, check, group="wall-time forward", problem=problem.name,
-                   tol=tol, step_size=kw.get("step_size"))
+    _pedantic(benchmark, ode_case, solve, dev, check, group="wall-time forward", problem=problem.name,
+              tol=tol, step_size=kw.get("step_size"))
     field.reset()
     solve()
     check.note(nfe_per_call=field.nfe)
-    check.expect(tuple(ys.shape) == (2, problem.dim), f"result shape {tuple(ys.shape)}, expected (2, {problem.dim})")
-    check.expect(bool(torch.isfinite(ys).all()), "the timed solve returned non-finite values")
 
 
 def test_wall_time_gradient(ode_case, benchmark, check):
@@ -413,9 +412,10 @@ def test_work_precision(ode_case, bench_problem, check):
     """Work-precision sweep: max-abs error at t1 against the best oracle, with the forward NFE
     and the wall time (one perf_counter call, no graph) of each solve; adaptive methods over
     profile.bench_tolerances, fixed-step ones over n = profile.order_steps steps. Recorded for
-    the report's plots; the property checked is that every point exists: NFE > 0 and a finite
-    error. Points whose error is within 10x the oracle's error estimate are flagged
-    `oracle_limited` (their error is the oracle's, not the solver's)."""
+    the report's plots; the property checked is that every point is a solve: it evaluated the
+    field (NFE > 0) and returned finite values (`ode_case.odeint` validates them). Points whose
+    error is within 10x the oracle's error estimate are flagged `oracle_limited` (their error is
+    the oracle's, not the solver's)."""
     dev = _device(ode_case)
     problem = get_problem(bench_problem)
     oracle = best_forward_oracle(problem, np.array([problem.t0, problem.t1]))
@@ -443,8 +443,6 @@ def test_work_precision(ode_case, bench_problem, check):
     check.note(error=errors, nfe=nfes, seconds=seconds, oracle=oracle.kinds[-1], oracle_error=oracle_err,
                oracle_limited=[e <= 10 * oracle_err for e in errors])
     check.expect(min(nfes) > 0, f"NFE {nfes}: a solve evaluated nothing")
-    bad = [s for s, e in zip(swept, errors) if not math.isfinite(e)]
-    check.expect(not bad, f"non-finite error at {bad}")
 
 
 # --------------------------------------------------------------------------- memory

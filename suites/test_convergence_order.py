@@ -31,11 +31,23 @@ size of the next error term (HNW-I sec. II.3); on B4 (period 2 pi, |y^(k)| = O(1
 h <= 1/16 that is a few hundredths, and the window only grows while local slopes stay within
 0.2 of each other.
 
-Round-off floor of the forward sweeps: 300 eps max|y|. A solve of N <= 300 steps (T = 2,
-n <= 128 in every profile, higher orders take fewer) rounds each step's update at ~eps |y|;
-accumulated as a random walk that is ~sqrt(N) eps |y| <= 20 eps |y|, plus the closed form's
-own accuracy (problem.exact_accuracy, 1e-15 relative), so errors below 300 eps |y| are not
-truncation error and are not fitted.
+Round-off floor of the forward sweeps: 300 eps max|y|. A solve of N <= 520 steps (T = 2,
+n <= 256 steps per unit in the thorough profile, 128 in standard; higher orders take fewer)
+rounds each step's update at ~eps |y|; accumulated as a random walk that is ~sqrt(N) eps |y|
+<= 23 eps |y|, plus the closed form's own accuracy (problem.exact_accuracy, 1e-15 relative),
+so errors below 300 eps |y| are not truncation error and are not fitted.
+
+Problems: B4 (DETEST; nonlinear, closed form) on [0, 2] for the forward sweeps, fixed and
+adaptive: its steps are set by the tolerance over the whole adaptive sweep (on scipy's rational
+problem dop853 takes the same 82 evaluations from 1e-4 to 1e-7, so an exponent fitted there
+would measure the step-size growth limit, not the tolerance); scipy's rational problem on
+[5, 9] for the tolerance-unit bound (scipy's own setting); the seeded neural field mlp-tanh-t
+on [0, 1] for gradients.
+
+Limits: the adaptive dense-output check measures the order through the IUT's mean step, which
+moves by only 10^(3/p) over the quick sweep's three decades; for p = 8 that is 2.4x and the
+check only catches an interpolant several orders worse than claimed (threshold 0.15 for
+torchdiffeq's dopri8 in quick, 0.19 in standard).
 """
 
 from __future__ import annotations
@@ -99,6 +111,20 @@ def _dense_times(t0: float, span: float, h: float) -> np.ndarray:
     position of t inside the step."""
     inner = [t0 + (math.floor(f * span / h) + theta) * h for f, theta in DENSE_POINTS]
     return np.array([t0, *inner, t0 + span])
+
+
+def _expect_converged_window(check, hs: Sequence[float], errors: Sequence[float], floor: float, est) -> None:
+    """The fit must be possible, and its window must reach the finest step size whose error is
+    above the floor: `observed_order` trims a trailing plateau as round-off, but a plateau above
+    the floor given here is an error that stopped converging (a constant offset, a step that is
+    never refined), not round-off."""
+    check.expect(est.ok, f"no asymptotic window: {est.reason} (errors {list(errors)})")
+    above = [i for i, e in enumerate(errors) if e > floor]
+    finest = min(above, key=lambda i: hs[i])
+    check.expect(finest in est.used,
+                 f"the error stops converging above the floor: at h = {hs[finest]:.4g} it is "
+                 f"{errors[finest]:.3g} (floor {floor:.3g}), outside the asymptotic window {est.used}; "
+                 f"local slopes {[round(x, 2) for x in est.local_slopes]}")
 
 
 def _roundoff_floor(problem: Problem, t0: float, t1: float) -> float:
@@ -248,7 +274,7 @@ def test_fixed_step_order(ode_case, check):
     check.describe(problem=f"{FIXED_PROBLEM}[0,{FIXED_SPAN:g}]", dtype=torch.float64)
     check.note(h=hs, errors=errors, used=est.used, local_slopes=est.local_slopes, roundoff_floor=floor,
                window_reason=est.reason)
-    check.expect(est.ok, f"no asymptotic window: {est.reason} (errors {errors})")
+    _expect_converged_window(check, hs, errors, floor, est)
     check.expect_within("observed_order", est.slope, p, ORDER_TOL,
                         "claimed order at step ends; slope moves by ~(C_{p+1}/C_p) h in the asymptotic range")
 
@@ -275,7 +301,7 @@ def test_dense_output_order(ode_case, check):
     check.describe(problem=f"{FIXED_PROBLEM}[0,{FIXED_SPAN:g}]", dtype=torch.float64)
     check.note(h=hs, errors=errors, used=est.used, local_slopes=est.local_slopes, roundoff_floor=floor,
                dense_points=[list(x) for x in DENSE_POINTS], window_reason=est.reason)
-    check.expect(est.ok, f"no asymptotic window: {est.reason} (errors {errors})")
+    _expect_converged_window(check, hs, errors, floor, est)
     check.expect_within("observed_dense_order", est.slope, q, ORDER_TOL,
                         "claimed dense-output order at fixed fractions of a step")
 
@@ -308,7 +334,7 @@ def test_gradient_order_fixed_step(ode_case, check):
     check.describe(problem=GRAD_PROBLEM, dtype=torch.float64)
     check.note(h=hs, rel_errors=errors, used=est.used, local_slopes=est.local_slopes, floor=floor,
                oracle_rel_error=oracle_rel, window_reason=est.reason)
-    check.expect(est.ok, f"no asymptotic window: {est.reason} (errors {errors})")
+    _expect_converged_window(check, hs, errors, floor, est)
     check.expect_within("observed_gradient_order", est.slope, p, GRAD_ORDER_TOL,
                         "claimed order: backprop/adjoint of an order-p method is an order-p gradient")
 

@@ -202,8 +202,12 @@ def _convergence_figures(records: list[CheckRecord], styles: plots.Styles) -> li
         svg = plots.convergence_plot(cv, styles)
         if svg is None:
             continue
+        from .data import _observed_order_key
+        key = _observed_order_key(r) or "observed_order"
+        what = key.removeprefix("observed_").removesuffix("order").replace("_", " ").strip()
         out.append(dict(svg=svg, label=case_label(r.iut, r.method), problem=r.problem, check=r.check,
-                        slope=cv.slope, claimed=cv.claimed, outcome=outcome(r), check_id=r.check_id))
+                        slope=cv.slope, claimed=cv.claimed, outcome=outcome(r), check_id=r.check_id,
+                        what=f"{what} order" if what else "order"))
     return out
 
 
@@ -484,14 +488,20 @@ def _conclusion(case: tuple[str, str], records: list[CheckRecord], convergence: 
         s.append(f"{c['pass'] + c['xpass']} of {ran} checks hold; " + ", ".join(parts)
                  + (f"; {c['known']} known findings" if c["known"] else ""))
     # orders
-    orders = [f for f in convergence if f["label"] == label and f["slope"] is not None]
-    if orders:
+    by_what: dict[str, list[dict]] = defaultdict(list)
+    for f in convergence:
+        if f["label"] == label and f["slope"] is not None:
+            by_what[f["what"]].append(f)
+    for what, orders in by_what.items():
         slopes = [f["slope"] for f in orders]
+        lo, hi = min(slopes), max(slopes)
+        val = f"{lo:.2f}" if f"{lo:.2f}" == f"{hi:.2f}" else f"{lo:.2f}–{hi:.2f}"
         claimed = {f["claimed"] for f in orders if f["claimed"] is not None}
         claim = f" (claimed {', '.join(fmt(x) for x in sorted(claimed))})" if claimed else ""
-        where = f" on {len(orders)} problems" if len({f['problem'] for f in orders}) > 1 else \
-            (f" on {orders[0]['problem']}" if orders[0]["problem"] else "")
-        s.append(f"observed order {_range(slopes)}{where}{claim}")
+        probs = list(dict.fromkeys(f["problem"] for f in orders if f["problem"]))
+        where = f" on {len(probs)} problems" if len(probs) > 1 else (f" on {probs[0]}" if probs else "")
+        nbad = sum(f["outcome"] in BAD for f in orders)
+        s.append(f"observed {what} {val}{where}{claim}" + (f"; {nbad} order check(s) fail" if nbad else ""))
     # forward accuracy margin
     acc = [r for r in recs if _is_accuracy(r) and outcome(r) in ("pass", "xpass")]
     ratios = []

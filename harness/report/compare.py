@@ -31,7 +31,7 @@ __all__ = ["Change", "Comparison", "compare"]
 _EPS = {"float64": 2.220446049250313e-16, "float32": 1.1920928955078125e-07, "float16": 9.765625e-04,
         "bfloat16": 7.8125e-03}
 _ORDER_KEYS = re.compile(r"^(observed_order|order_observed|observed_slope|slope|fitted_slope|fit_slope|"
-                         r"order_estimate|estimated_order|.*_slope|.*_observed_order)$")
+                         r"order_estimate|estimated_order|.*_slope|.*_observed_order|observed_\w*order)$")
 _NFE = re.compile(r"(^|_)nfes?($|_)|n_f_evals")
 _BYTES = re.compile(r"bytes")
 

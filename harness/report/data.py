@@ -191,7 +191,20 @@ def lookup(rec: CheckRecord, *names: str) -> Any:
     return None
 
 
+def _observed_order_key(rec: CheckRecord) -> str | None:
+    for k in _OBSERVED_ORDER_KEYS:
+        if is_num(rec.measured.get(k)):
+            return k
+    for k, v in rec.measured.items():
+        if re.match(r"^observed_\w*order$", k) and is_num(v):
+            return k
+    return None
+
+
 def observed_order(rec: CheckRecord) -> float | None:
+    k = _observed_order_key(rec)
+    if k is not None:
+        return float(rec.measured[k])
     v = lookup(rec, *_OBSERVED_ORDER_KEYS)
     return float(v) if is_num(v) else None
 
@@ -199,8 +212,8 @@ def observed_order(rec: CheckRecord) -> float | None:
 def claimed_order(rec: CheckRecord) -> float | None:
     """The order a convergence record is judged against: ``<slope>_target`` or an explicit
     claimed-order field, else the claims (dense order for dense-output checks)."""
-    for k in _OBSERVED_ORDER_KEYS:
-        t = rec.measured.get(f"{k}_target")
+    for k in (_observed_order_key(rec), *_OBSERVED_ORDER_KEYS):
+        t = rec.measured.get(f"{k}_target") if k else None
         if is_num(t):
             return float(t)
     for k in _CLAIMED_ORDER_KEYS:
@@ -429,7 +442,11 @@ def gradient_oracle(rec: CheckRecord) -> str | None:
 
 
 def is_gradient_record(rec: CheckRecord) -> bool:
-    return "grad" in rec.suite.lower() or "adjoint" in rec.suite.lower() or "grad" in rec.check.lower()
+    """A gradient suite's record, or one whose checked value is a gradient error."""
+    if "grad" in rec.suite.lower():
+        return True
+    pv = primary_value(rec)
+    return bool(pv and "grad" in pv[0].lower() and is_error_key(pv[0]))
 
 
 _BENCH_KEYS = ("mean", "median", "min", "max", "stddev", "rounds", "iterations", "ops", "iqr",

@@ -86,6 +86,15 @@ def _svg(fig: Figure) -> Markup:
     return Markup(s)
 
 
+def _legend(fig: Figure, ax, n: int) -> None:
+    """In the axes when there are few entries; below the figure, in columns, when many."""
+    if n <= 5:
+        ax.legend(loc="best", frameon=False)
+    else:
+        handles, labels = ax.get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=3 if n > 6 else 2, frameon=False)
+
+
 def _figure(w: float = 4.6, h: float = 3.1) -> Figure:
     with matplotlib.rc_context(_RC):
         return Figure(figsize=(w, h), layout="constrained")
@@ -167,7 +176,9 @@ def tolerance_plot(problem: str, curves: list[Curve], styles: Styles) -> Markup 
         ax.set_xlabel("requested rtol = atol")
         ax.set_ylabel("achieved error")
         ax.set_title(text(f"tolerance proportionality — {problem}"))
-        ax.legend(loc="best", frameon=False)
+        if drawn > 5:
+            fig.set_size_inches(4.6, 3.1 + 0.16 * math.ceil((drawn + 1) / 3))
+        _legend(fig, ax, drawn + 1)
         return _svg(fig)
 
 
@@ -180,7 +191,9 @@ def work_precision_plot(problem: str, curves: list[Curve], styles: Styles) -> Ma
     if not panels:
         return None
     with matplotlib.rc_context(_RC):
-        fig = _figure(4.6 * len(panels), 3.1)
+        n_curves = len({c.label for _, cs in panels for c in cs})
+        extra_h = 0.16 * math.ceil(n_curves / (3 if n_curves > 6 else 2)) if n_curves > 5 else 0.0
+        fig = _figure(4.6 * len(panels), 3.1 + extra_h)
         axes = fig.subplots(1, len(panels), squeeze=False)[0]
         drawn = 0
         for ax, (what, cs) in zip(axes, panels):
@@ -198,9 +211,18 @@ def work_precision_plot(problem: str, curves: list[Curve], styles: Styles) -> Ma
             ax.set_xlabel("achieved error")
             ax.set_ylabel(what)
             ax.set_title(text(f"work–precision ({'NFE' if what == 'NFE' else 'time'}) — {problem}"))
-            ax.legend(loc="best", frameon=False)
         if not drawn:
             return None
+        if n_curves <= 5:
+            for ax in axes:
+                ax.legend(loc="best", frameon=False)
+        else:  # one legend for both panels, below them
+            seen: dict[str, object] = {}
+            for ax in axes:
+                for h, lab in zip(*ax.get_legend_handles_labels()):
+                    seen.setdefault(lab, h)
+            fig.legend(list(seen.values()), list(seen), loc="outside lower center",
+                       ncols=min(4 if len(panels) > 1 else 3, len(seen)), frameon=False)
         return _svg(fig)
 
 
@@ -229,5 +251,7 @@ def memory_plot(problem: str, points: list[MemoryPoint], styles: Styles) -> Mark
         ax.set_xlabel("depth: fixed steps, or forward NFE (adaptive)")
         ax.set_ylabel("bytes")
         ax.set_title(text(f"memory against depth — {problem}" if problem else "memory against depth"))
-        ax.legend(loc="best", frameon=False)
+        if drawn > 5:
+            fig.set_size_inches(4.6, 3.1 + 0.16 * math.ceil(drawn / 2))
+        _legend(fig, ax, drawn)
         return _svg(fig)
