@@ -13,9 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import os
-import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -25,7 +23,7 @@ import numpy as np
 from ..results import CheckRecord
 from . import plots
 from .data import (BAD, OUTCOME_LABELS, OUTCOMES, Curve, RunData, benchmark_stats, case_label,
-                   check_params, convergence_of, curves_across_records, curves_in_record,
+                   convergence_of, curves_across_records, curves_in_record,
                    falsifying_example, fmt, fmt_bytes, fmt_duration, gradient_group, gradient_oracle,
                    is_error_key, is_finite_num, is_gradient_record, is_num, lookup, memory_points, num_list,
                    outcome, primary_value, read_run, reproducer_command, slug, strip_case_prefix)
@@ -602,13 +600,6 @@ def _appendix(run: RunData) -> dict:
 
 
 # ----------------------------------------------------------------------------- the page
-
-
-@dataclass
-class _Page:
-    name: str
-    title: str
-    sections: dict[str, Any] = field(default_factory=dict)
 
 
 def _detail_sections(records: list[CheckRecord], cases: list[tuple[str, str]], styles: plots.Styles) -> dict:

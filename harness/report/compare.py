@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..results import CheckRecord
-from .data import BAD, RunData, fmt, is_error_key, is_num, num_list, outcome, read_run
+from .data import BAD, fmt, is_error_key, is_num, num_list, outcome, read_run
 
 __all__ = ["Change", "Comparison", "compare"]
 
