@@ -65,6 +65,7 @@ def _measure(ode_case, problem, check, times, *, tol=None, dtype=torch.float64, 
     interpolant of order p* adds a local error O(h^(p*+1))) and min(order, dense order) for
     fixed-step ones (whose interpolation error is global)."""
     claims = ode_case.claims
+    check.describe(problem=problem.name, dtype=dtype)
     order = claims.order
     if interior and claims.dense_order is not None and order is not None:
         order = min(order, claims.dense_order + 1) if claims.adaptive else min(order, claims.dense_order)
@@ -86,7 +87,6 @@ def _measure(ode_case, problem, check, times, *, tol=None, dtype=torch.float64, 
     got = ys[1:] if batch is None else ys[1:, :, :]
     err = float(np.abs(got - (truth if batch is None else truth[:, None, :])).max())
     thr = _threshold(base, tol, truth, oracle_err, dtype)
-    check.describe(problem=problem.name, dtype=dtype)
     check.note(baseline_error=base, oracle_error=oracle_err, oracle=oracle.kinds[-1], tol=tol, **ode_case.stats())
     check.expect_le(what, err, thr, f"{FACTOR:g}x the {base_what}, plus oracle and round-off floors")
 
@@ -110,6 +110,7 @@ def test_error_in_reverse_time(ode_case, problem, check):
     """From t1 back to t0, starting at the oracle's y(t1)."""
     _applicable(ode_case, problem)
     ode_case.skip_unless(needs_reverse_time=True)
+    check.describe(problem=problem.name, dtype=torch.float64)
     if not ({"hamiltonian", "neural"} & problem.tags or problem.name in ("A3", "B4", "B5")):
         pytest.skip(f"{problem.name}: backward integration is ill-conditioned or unstable (attracting "
                     "limit cycle, contraction or chaos); reverse time is measured on well-conditioned problems")
@@ -151,6 +152,7 @@ def test_error_float32(ode_case, problem, check):
     round-off accumulated over the steps (1e3 eps32 |y|, i.e. about 1e-4 relative)."""
     _applicable(ode_case, problem)
     ode_case.skip_unless(needs_float32=True)
+    check.describe(problem=problem.name, dtype=torch.float32)
     if "neural" not in problem.tags and problem.name not in ("A3", "B4", "linear-random-stable"):
         pytest.skip("float32 is measured on a few well-conditioned problems")
     times = np.array([problem.t0, problem.t1])

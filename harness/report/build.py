@@ -538,7 +538,7 @@ def _conclusion(case: tuple[str, str], records: list[CheckRecord], convergence: 
         if mine and others:
             ref = min(others, key=lambda v: v["value"])
             unit = "NFE" if row["what"] == "NFE" else "the time"
-            s.append(f"at error {fmt(row['target'], 2)} on {row['problem']}: {mine['value'] / ref['value']:.2g}× "
+            s.append(f"at error {fmt(row['target'], 2)} on {row['problem']}: {mine['value'] / ref['value']:.2f}× "
                      f"{unit} of {ref['label']}")
             break
     # memory
@@ -558,8 +558,8 @@ def _conclusion(case: tuple[str, str], records: list[CheckRecord], convergence: 
     if fails:
         msgs = Counter((r.check.removeprefix("test_"), (r.message or r.verdict.value).split(" (")[0]) for r in fails)
         (chk, msg), n = msgs.most_common(1)[0]
-        more = f" (and {len(fails) - n} other failures)" if len(fails) > n else ""
-        s.append(f"{'fails' if n == 1 else f'{n}× fails'} {chk}: {msg}{more}")
+        more = f"; {len(fails) - n} other failure(s), see Failures" if len(fails) > n else ""
+        s.append(f"{chk}: {msg}" + (f" ({n} checks)" if n > 1 else "") + more)
     if c["skip"]:
         s.append(f"{c['skip']} checks skipped (see Omissions)")
     return s
