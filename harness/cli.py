@@ -292,8 +292,10 @@ def _check_report_available(st: Settings) -> None:
     if st.report is None:
         return
     try:
-        from .report import build_report  # noqa: F401
-    except ImportError as exc:
+        import importlib
+
+        importlib.import_module("harness.report").build_report  # noqa: B018
+    except (ImportError, AttributeError) as exc:
         raise UsageError(f"--report: the HTML report is not available in this installation "
                          f"(harness.report: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
 
@@ -761,9 +763,9 @@ def _last_error_line(log: Path) -> str:
 
 
 def _build_report(st: Settings) -> str:
-    from .report import build_report
+    import importlib
 
-    return str(build_report(st.results, st.report))
+    return str(importlib.import_module("harness.report").build_report(st.results, st.report))
 
 
 def run_check(argv: Sequence[str]) -> int:
@@ -855,8 +857,9 @@ def run_check(argv: Sequence[str]) -> int:
 
 def _delegate(name: str, argv: list[str]) -> int:
     try:
-        from . import report as report_mod
-        fn = getattr(report_mod, name)
+        import importlib
+
+        fn = getattr(importlib.import_module("harness.report"), name)
     except (ImportError, AttributeError) as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UsageError(f"'{PROG} {name.removeprefix('main_')}' is not available in this installation "

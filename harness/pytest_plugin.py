@@ -651,12 +651,14 @@ class _Watchdog:
                 self._old_handler = None
 
     @contextlib.contextmanager
-    def phase(self):
-        """Around a test phase (setup, call): the soft stop raises only inside one."""
+    def phase(self, entry_check: bool = True):
+        """Around a test phase (setup, call): the soft stop raises only inside one. With
+        `entry_check`, a phase that begins after the deadline raises at once (the call phase:
+        the other plugins' call wrappers keep no state that their teardown needs)."""
         if not self.active:
             yield
             return
-        if self.expired or time.monotonic() > self.deadline:
+        if entry_check and (self.expired or time.monotonic() > self.deadline):
             raise CheckTimeout(self.timeout, "between test phases")
         self.in_phase = True
         try:
@@ -710,12 +712,16 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item):
-    _refuse_after_incidents(item)
+    # Nothing is raised before the yield: the setup of the other plugins must run, their
+    # teardown expects it. A refused check fails its setup after it.
     wd = _watchdog(item.config)
     if wd is None:
-        return (yield)
-    with wd.phase():
-        return (yield)
+        result = yield
+    else:
+        with wd.phase(entry_check=False):
+            result = yield
+    _refuse_after_incidents(item)
+    return result
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

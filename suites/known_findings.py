@@ -158,9 +158,12 @@ def finding_for(iut: str, method: str, check: str, problem: str | None) -> Findi
 
 
 # Gradient suite (suites/test_gradients.py). Checks parametrized by gradient group are named
-# "test_name[group]" where a finding concerns one group only.
+# "test_name[group]" where a finding concerns one group only (the suite's own fixture matches
+# them, with the gradient problem).
 _GRAD_T = ("test_grad_t_vs_forward_sensitivity", "test_agrees_with_torchdiffeq_backprop[t]",
            "test_agrees_with_finite_differences[t]", "test_reverse_time[t]")
+_GRAD_PARAMS = ("test_grad_params_vs_forward_sensitivity", "test_agrees_with_torchdiffeq_backprop[params]",
+                "test_agrees_with_finite_differences[params]")
 
 _BACKSOLVE_CONTRACTING = (
     "backsolve adjoint on contracting-diag (y' = diag(-20, -1) y over [0, 2], matrix as parameter, "
@@ -168,23 +171,45 @@ _BACKSOLVE_CONTRACTING = (
     "errors like e^(20 dt) (e^13..e^15 per output interval), and dL/dA integrates a(t) z(t)^T, so "
     "the parameter gradient is wrong while dL/dy0 and dL/dt (no reconstructed z) are right. "
     "Measured with dopri5: ")
+_TD_INTERP = ("torchdiffeq 0.2.5 reads every output time off its quartic fit (rk_common._interp_fit "
+              "through y0, y1, f0, f1, y_mid); ")
 
 GRADIENT_FINDINGS: tuple[Finding, ...] = (
     Finding(
-        iut="torchdiffeq", methods=("bosh3",), checks=_GRAD_T, problems=("mlp-tanh-t",),
+        iut="torchdiffeq", methods=("bosh3",), checks=_GRAD_T,
         evidence=(
-            "dL/dt_i of torchdiffeq 0.2.5 bosh3 is the time derivative of its quartic fit "
-            "(rk_common._interp_fit through y0, y1, f0, f1 and y_mid), whose y_mid = y0 + dt/2 k2 "
-            "(bosh3._BS_C_MID = [0, 1/2, 0, 0]) is the explicit-midpoint value with local error "
-            "O(h^3): mlp-tanh-t, 4 output times, rtol=atol=1e-9: ||dL/dt error|| = 9.7e-4 against "
-            "the bound 9.8e-5 (10 tol^(2/3) scale); with options={'step_t': t} (outputs at step "
-            "ends, no interpolation) 2.0e-9, and the reference bosh3 5.8e-10; at 1e-6: 1.07e-2 vs "
-            "bound 9.8e-3 (step_t 1.7e-6). The error shrinks only ~11x over three decades of tol "
-            "(measured 2026-11-22). Same cause as the forward bosh3 finding above."),
+            _TD_INTERP + "for bosh3 y_mid = y0 + dt/2 k2 (bosh3._BS_C_MID = [0, 1/2, 0, 0]) is the "
+            "explicit-midpoint value, local error O(h^3), and dL/dt_i is autograd's derivative of that "
+            "fit. mlp-tanh-t, 4 output times, rtol=atol=1e-9: ||dL/dt error|| = 9.7e-4 against the "
+            "bound 9.8e-5 (10 tol^(2/3) scale); with options={'step_t': t} (outputs at step ends) "
+            "2.0e-9, reference bosh3 5.8e-10; at 1e-6 1.07e-2 vs bound 9.8e-3 (step_t 1.7e-6). "
+            "linear-param 1e-9: 1.3e-3 vs 8.1e-5; mlp-tanh 4.2e-4 vs 1.0e-4 (measured 2026-11-22). "
+            "Same cause as the forward bosh3 finding above."),
     ),
     Finding(
-        iut="torchdiffeq-adjoint", methods=("dopri5",), checks=("test_adjoint_on_contracting_problem",),
+        iut="torchdiffeq", methods=("bosh3",), checks=("test_error_shrinks_with_tolerance[y0]",),
         problems=("contracting-diag",),
+        evidence=(
+            _TD_INTERP + "for bosh3 through the explicit-midpoint y_mid. contracting-diag: ||dL/dy0 "
+            "error|| 2.7e-5 at rtol=atol=1e-6 and 3.5e-6 at 1e-9, a factor 7.9 where 10 is required "
+            "(sqrt of 1000^(2/3)); with options={'step_t': t} 9.7e-7 and 8.0e-10 (1200x), reference "
+            "bosh3 1.0e-6 and 8.2e-10 (measured 2026-11-22)."),
+    ),
+    Finding(
+        iut="torchdiffeq", methods=("dopri8",),
+        checks=("test_error_shrinks_with_tolerance[y0]", "test_error_shrinks_with_tolerance[params]"),
+        problems=("contracting-diag",),
+        evidence=(
+            _TD_INTERP + "a 4th-order interpolant for the 8th-order method, whose error the tolerance "
+            "does not control (on contracting-diag the steps are near dopri8's stability limit for "
+            "lambda = -20: 210 evaluations at 1e-6, 340 at 1e-9). ||dL/dy0 error|| 9.4e-8 at "
+            "rtol=atol=1e-6 and 3.5e-8 at 1e-9 (factor 2.7, 8.7 required); ||dL/dA error|| 2.8e-8 and "
+            "1.3e-7 (it grows); with options={'step_t': t} 5.1e-8 -> 6.4e-11 and 4.0e-8 -> 5.5e-11 "
+            "(measured 2026-11-22). Same cause as the forward dopri8 finding above."),
+    ),
+    Finding(
+        iut="torchdiffeq-adjoint", methods=("dopri5",),
+        checks=("test_adjoint_on_contracting_problem",) + _GRAD_PARAMS, problems=("contracting-diag",),
         evidence=_BACKSOLVE_CONTRACTING + (
             "||dL/dA error|| = 6.5e-2 at rtol=atol=1e-6 (bound 2.2e-4, 293x) and 1.1e-6 at 1e-9 "
             "(bound 8.9e-7, 1.3x), against 9.2e-7 and 2.2e-9 for the reference checkpoint adjoint "
@@ -192,8 +217,8 @@ GRADIENT_FINDINGS: tuple[Finding, ...] = (
             "(measured 2026-11-22)."),
     ),
     Finding(
-        iut="reference-adjoint", methods=("dopri5",), checks=("test_adjoint_on_contracting_problem",),
-        problems=("contracting-diag",),
+        iut="reference-adjoint", methods=("dopri5",),
+        checks=("test_adjoint_on_contracting_problem",) + _GRAD_PARAMS, problems=("contracting-diag",),
         evidence=_BACKSOLVE_CONTRACTING + (
             "||dL/dA error|| = 2.8e-2 at rtol=atol=1e-6 (bound 2.2e-4, 126x; reconstruction error "
             "of z 1.9e-2) and 2.6e-6 at 1e-9 (bound 8.9e-7, 2.9x; reconstruction error 5.1e-5); "

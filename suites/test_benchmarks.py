@@ -9,9 +9,10 @@ Problems. ``mlp-tanh-t`` (a seeded Neural-ODE field, dim 4, [0, 1]) and DETEST E
 (y'' = 0.032 - 0.4 y'^2, closed form, [0, 20]; Hull et al., SIAM J. Numer. Anal. 9 (1972)): a
 neural and a classical smooth non-stiff nonlinear problem, the cheapest of the DETEST set for the
 low-order methods (torchdiffeq bosh3 at 1e-8: 455 evaluations, against 1100-1700 for A2-A5, B2,
-C1, E5), so that the quick profile keeps its time budget. Adaptive methods are swept over ``profile.bench_tolerances`` (rtol = atol); fixed-step
-ones take n steps over the interval, n = ``profile.order_steps[0]`` for the NFE checks and every
-n of ``profile.order_steps`` for work-precision. Memory is measured on ``mlp-tanh-t`` at the
+C1, E5), so that the quick profile keeps its time budget. Adaptive methods are swept over
+``profile.bench_tolerances`` (rtol = atol); fixed-step ones take n steps over the interval,
+n = ``profile.order_steps[0]`` for the NFE checks and every n of ``profile.order_steps`` for
+work-precision. Memory is measured on ``mlp-tanh-t`` at the
 depths ``profile.benchmark_depths`` (fixed-step: step 1/n on [0, 1], exactly n steps) or, for
 adaptive methods, across ``profile.bench_tolerances`` with the output times fixed (t0, t1).
 
@@ -23,12 +24,13 @@ Budgets (deterministic; optional). Set in the environment, as JSON objects:
     to 1e-9 relative) or ``*`` (every tolerance); IUT and PROBLEM narrow the entry, METHOD may be
     ``*``. Every entry that matches a measurement applies. Example::
 
-        ODE_HARNESS_NFE_BUDGET='{"dopri5@1e-8/E5": 250, "torchdiffeq-adjoint:dopri5@*": {"backward": 400}}'
+        ODE_HARNESS_NFE_BUDGET='{"dopri5@1e-8/E4": 150, "torchdiffeq-adjoint:dopri5@*": {"backward": 400}}'
 
 ``ODE_HARNESS_SAVED_BYTES_BUDGET``
-    ``{"[IUT:]METHOD@AT": BYTES, ...}``: the largest number of bytes the graph of one solve plus
-    loss may save for backward (inputs and parameters not counted); AT is a depth (number of
-    fixed steps), a tolerance (adaptive methods) or ``*``.
+    ``{"[IUT:]METHOD@AT[/PROBLEM]": BYTES, ...}``: the largest number of bytes the graph of one
+    solve plus loss may save for backward (inputs and parameters not counted); AT is a depth
+    (number of fixed steps), a tolerance (adaptive methods) or ``*``; the problem is always
+    ``mlp-tanh-t``. Example: ``'{"reference-adjoint:dopri5@*": 64, "reference:rk4@100": 120000}'``.
 
 A malformed budget is a harness error naming the variable, never silently ignored. The claims set
 one budget themselves: an adjoint (``claims.adjoint``) saves the same bytes whatever the number of
@@ -39,8 +41,10 @@ the allocator's peak; without a CUDA device those checks skip with the reason.
 
 pytest-benchmark. The wall-time checks use its ``benchmark`` fixture in pedantic mode (rounds by
 profile: quick 3, standard 10, thorough 30, one warm-up round), so ``--benchmark-json``,
-``--benchmark-disable`` (one untimed call; the record then holds a single perf_counter time),
-``--benchmark-skip`` and ``--benchmark-only`` behave as pytest-benchmark documents them.
+``--benchmark-skip`` and ``--benchmark-only`` behave as pytest-benchmark documents them. Where
+benchmarks are disabled (``--benchmark-disable``, or under pytest-xdist, which disables them) the
+fixture makes one call without statistics; the record then holds that call's perf_counter time
+(``seconds_single_call``) and ``benchmark_disabled: true``.
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ import torch
 from harness.measure import CountingField, cuda_peak_bytes, saved_tensor_bytes
 from harness.oracles import best_forward_oracle
 from harness.problems import Problem, get_problem
-from harness.pytest_plugin import IUTError, OdeCase
+from harness.pytest_plugin import Check, IUTError, OdeCase
 
 BENCH_PROBLEMS = ("mlp-tanh-t", "E4")
 MEMORY_PROBLEM = "mlp-tanh-t"
@@ -156,7 +160,7 @@ def _sync(dev: torch.device) -> None:
         torch.cuda.synchronize(dev)
 
 
-def _fixed_steps(case: OdeCase, problem: Problem, n: int) -> dict:
+def _fixed_steps(problem: Problem, n: int) -> dict:
     """Solver arguments for n equal steps over the problem's interval (fixed-step methods)."""
     return {"step_size": abs(problem.t1 - problem.t0) / n}
 
@@ -165,19 +169,20 @@ def _solve_args(case: OdeCase, problem: Problem, tol: float) -> dict:
     """rtol = atol = tol; fixed-step methods also get n = profile.order_steps[0] steps."""
     kw: dict[str, Any] = {"rtol": tol, "atol": tol}
     if not case.claims.adaptive:
-        kw.update(_fixed_steps(case, problem, case.profile.order_steps[0]))
+        kw.update(_fixed_steps(problem, case.profile.order_steps[0]))
     return kw
 
 
 def _inputs(case: OdeCase, problem: Problem, dev: torch.device, *, grad: bool = False,
-            batch: int | None = None, t1: float | None = None):
-    """A counting wrapper around a fresh field, y0 (leaf, requires grad if `grad`) and t = (t0, t1)."""
+            batch: int | None = None) -> tuple[CountingField, torch.Tensor, torch.Tensor]:
+    """A counting wrapper around a fresh field, y0 (a leaf; requires grad if `grad`; `batch`
+    copies of it if given) and t = (t0, t1), float64 on `dev`."""
     field = CountingField(problem.make_field(dtype=DTYPE, device=dev))
     y0 = torch.tensor(problem.y0, dtype=DTYPE, device=dev)
     if batch is not None:
         y0 = y0.expand(batch, -1).clone()
     y0.requires_grad_(grad)
-    t = torch.tensor([problem.t0, problem.t1 if t1 is None else t1], dtype=DTYPE, device=dev)
+    t = torch.tensor([problem.t0, problem.t1], dtype=DTYPE, device=dev)
     return field, y0, t
 
 
@@ -224,8 +229,8 @@ def _nfe_sweep(case: OdeCase, problem: Problem, dev: torch.device, repeat: int =
 
 
 # --------------------------------------------------------------------------- wall time
-def _pedantic(benchmark, case: OdeCase, target: Callable[[], Any], dev: torch.device,
-              check, **info: Any) -> Any:
+def _pedantic(benchmark: Any, case: OdeCase, target: Callable[[], Any], dev: torch.device,
+              check: Check, **info: Any) -> Any:
     """Time `target` with pytest-benchmark (pedantic: few rounds, one warm-up) and note the
     statistics; with benchmarks disabled, one call timed by perf_counter is noted instead."""
     rounds = ROUNDS.get(case.profile.name, ROUNDS["quick"])
@@ -309,7 +314,7 @@ def test_wall_time_gradient(ode_case, benchmark, check):
 
 
 # --------------------------------------------------------------------------- NFE
-def _nfe_note(check, case: OdeCase, problem: Problem, runs: list[dict]) -> None:
+def _nfe_note(check: Check, case: OdeCase, problem: Problem, runs: list[dict]) -> None:
     tols = list(case.profile.bench_tolerances)
     fwd = [r["forward"] for r in runs]
     check.describe(problem=problem.name, dtype=DTYPE)
@@ -424,7 +429,7 @@ def test_work_precision(ode_case, bench_problem, check):
     if ode_case.claims.adaptive:
         sweep = [(tol, {"rtol": tol, "atol": tol}) for tol in profile.bench_tolerances]
     else:
-        sweep = [(n, _fixed_steps(ode_case, problem, n)) for n in profile.order_steps]
+        sweep = [(n, _fixed_steps(problem, n)) for n in profile.order_steps]
     errors, nfes, seconds = [], [], []
     for _, kw in sweep:
         field, y0, t = _inputs(ode_case, problem, dev)
@@ -495,7 +500,7 @@ def test_saved_bytes_against_depth(ode_case, check):
             per_step = (saved[-1] - saved[0]) / (at[-1] - at[0])
             check.note(saved_bytes_per_step=per_step, saved_states_per_step=per_step / state)
     budgets = parse_budgets(SAVED_BYTES_BUDGET_ENV, ("saved_bytes",))
-    ratio, used = budget_ratio(budgets, ode_case, [(a, None, {"saved_bytes": b}) for a, b in zip(at, saved)])
+    ratio, used = budget_ratio(budgets, ode_case, [(a, problem.name, {"saved_bytes": b}) for a, b in zip(at, saved)])
     if ratio is not None:
         check.note(saved_bytes_budget=used)
     if ode_case.claims.adjoint:

@@ -2,9 +2,9 @@
 
 The loss is the one of harness.oracles.gradients: L = sum_i g_i . y(t_i) with seeded random
 cotangents g_i (standard normal) on every one of four output times t = t0 + (t1 - t0) * LAYOUT.
-LAYOUT's interior fractions have four decimals so that no output time falls on the grid of a
-fixed-step method with 16, 64 or 4000 steps per span (torchdiffeq returns a grid value itself
-there, a different code path). Gradients are taken with `torch.autograd.grad(..., allow_unused=
+LAYOUT's interior fractions have four decimals so that no output time falls on the grid of the
+fixed-step runs (16, 32 or 64 steps per span), where torchdiffeq returns a grid value itself, a
+different code path. Gradients are taken with `torch.autograd.grad(..., allow_unused=
 True)` with respect to y0, every trainable parameter of the field and (claims.t_grad) t, and
 compared group by group ("y0", "params", "t") with the forward-sensitivity oracle (variational
 equations by scipy DOP853 at 1e-12; HNW-I sec. I.14), and in separate checks with the
@@ -29,9 +29,9 @@ Threshold (adaptive methods at rtol = atol = tol)
   controller that keeps the estimated local error of the embedded formula of order p_hat below
   tol per step takes steps h ~ tol^(1/(p_hat + 1)), N ~ tol^(-1/(p_hat + 1)) of them over the
   span; the local errors, propagated by the flow, add up to a global error ~ N tol ~
-  tol^(p_hat/(p_hat + 1)) (error-per-step control; tolerance proportionality, exponent 1, only
-  holds for the locally extrapolated value at step ends and only roughly: HNW-I sec. II.4;
-  L.F. Shampine, "Tolerance proportionality in ODE codes", LNM 1386, 1989). For the usual pairs
+  tol^(p_hat/(p_hat + 1)) (error-per-step control, HNW-I sec. II.4; exponent 1, tolerance
+  proportionality, holds only for the locally extrapolated value at step ends and only roughly:
+  L.F. Shampine, "Tolerance proportionality in ODE codes", Lecture Notes in Math. 1386, 1989). For the usual pairs
   p(p-1) (dopri5, tsit5, bosh3, ...) p_hat = p - 1, so the exponent is (p - 1)/p. An output time
   inside a step is read off the continuous extension of claimed dense order q, whose local
   error h^(q+1) ~ tol^((q+1)/p) is estimated by nothing. So alpha = min((p-1)/p, (q+1)/p) for
@@ -48,7 +48,12 @@ Threshold (adaptive methods at rtol = atol = tol)
   measured forward errors at interpolated outputs are 3..11 tol against 0.4 tol at step ends,
   mlp-tanh-t at 1e-9). It is the same 10x allowance as the forward suite's tolerance floor
   (suites/test_forward_accuracy.py). A wrong gradient path (a dropped term, a sign, a missing
-  cotangent) is off by O(1) of the scale, 1e3..1e5 times the bound.
+  cotangent) is off by O(1) of the scale, 1e3..1e5 times the bound. Measured on mlp-tanh-t with
+  12 seeded random layouts of 4 and of 10 output times, the largest errors of seven correct
+  gradient routes (backprop through reference dopri5 and tsit5, torchdiffeq dopri5, torchode
+  dopri5 and tsit5; both backsolve adjoints) at tol = 1e-9 were 89 tol scale (torchode dopri5,
+  parameters; 0.14 of the bound) and 131 tol scale (torchdiffeq dopri5, dL/dt; 0.21), while
+  torchdiffeq dopri5 with its outputs at step ends (option step_t) stays below 0.5 tol scale.
 * The oracle's own error estimate is added: the check is never tighter than its oracle.
 
 Fixed-step methods (claims.adaptive False) at h = span/64: the tolerance does not apply; the
@@ -89,14 +94,14 @@ from harness.oracles.gradients import (
     torchdiffeq_backprop_oracle,
 )
 from harness.problems import Problem, get_problem
-from harness.pytest_plugin import CheckFailed, OdeCase, ode_config
+from harness.pytest_plugin import CheckFailed, IUTError, OdeCase, ode_config
 
 from .known_findings import finding_for
 
 K = 10.0
 LAYOUT = (0.0, 0.3137, 0.6829, 1.0)  # fractions of the span; >= 3 output times with cotangents
 FIXED_STEPS = 64                      # steps per span for fixed-step methods
-SHRINK_STEPS = (16, 64)               # fixed-step "tolerances" of the shrink check (ratio 4)
+SHRINK_STEPS = (16, 32, 64)           # steps per span of the fixed-step shrink check
 EPS64 = float(np.finfo(np.float64).eps)
 ROUND = 64 * EPS64                    # rounding floor relative to the scale (as in the oracles)
 SCALE_TOL = 1e-10                     # torchdiffeq tolerance of the sensitivity norms (size only)
@@ -282,7 +287,6 @@ def iut_gradient(case: OdeCase, setup: Setup, *, tol: float | None, h: float | N
         try:
             raw = torch.autograd.grad(loss, inputs, allow_unused=True)
         except Exception as exc:  # noqa: BLE001 - the IUT's backward pass failed: its finding
-            from harness.pytest_plugin import IUTError
             raise IUTError(exc) from exc
     else:
         raw = (None,) * len(inputs)
@@ -564,40 +568,54 @@ def test_missing_gradient_is_failure(ode_case, grad_problem, check):
 # ----------------------------------------------------------------------------------------------
 
 
+def _sweep_tolerances(tols: tuple[float, ...]) -> list[float]:
+    """Half-decade steps from the loosest to the tightest gradient tolerance of the profile."""
+    lo, hi = min(tols), max(tols)
+    n = max(int(round(2 * math.log10(hi / lo))), 1) + 1
+    return [float(x) for x in np.geomspace(hi, lo, n)]
+
+
 def test_error_shrinks_with_tolerance(ode_case, grad_problem, group, check):
-    """From the loosest to the tightest gradient tolerance (adaptive; from h = span/16 to span/64
-    for fixed steps) the gradient error shrinks by at least sqrt(R), R = (tol ratio)^alpha
-    (resp. 4^order) the predicted factor: half the predicted decades, room for tolerance
-    proportionality holding only roughly -- or the tight error is at the oracle's resolution."""
+    """The gradient error falls with the tolerance at least at half the predicted rate: the
+    least-squares slope of log(error) against log(tol), over half-decade steps from the loosest to
+    the tightest gradient tolerance, is >= alpha/2 (fixed steps: against h for 16, 32 and 64 steps
+    per span, >= order/2, the order of fixed_order). One error can be 10x off its trend where an
+    output time happens to sit in a step (measured: the error at one tolerance is lucky or unlucky
+    by up to ~10x), so a two-point ratio is not a fair test; the slope of 7 points is (its spread
+    for a scatter of 3x per point is about 0.2, against alpha/2 = 0.4 for dopri5). A gradient error
+    that does not shrink -- a bias that no tolerance removes -- gives a slope near 0. Points within
+    10x of the oracle's resolution are left out; with fewer than 3 left the error is at the
+    oracle's resolution everywhere, which passes."""
     _need(ode_case, group)
     setup = setup_for(grad_problem, "forward", ode_case.config.seed)
     check.describe(problem=grad_problem, dtype=torch.float64)
     if ode_case.claims.adaptive:
         tols = ode_case.profile.gradient_tolerances
-        if len(tols) < 2:
+        if len(tols) < 2 or min(tols) == max(tols):
             pytest.skip("the profile has a single gradient tolerance")
-        loose, tight = max(tols), min(tols)
         a = alpha(ode_case, group)
-        R = (loose / tight) ** a
-        g1 = iut_gradient(ode_case, setup, tol=loose, h=None)
-        g2 = iut_gradient(ode_case, setup, tol=tight, h=None)
-        check.note(tol_loose=loose, tol_tight=tight, alpha=a)
+        xs = _sweep_tolerances(tols)
+        runs = [iut_gradient(ode_case, setup, tol=x, h=None) for x in xs]
+        required = a / 2
+        check.note(tolerances=xs, alpha=a)
     else:
         ode_case.skip_unless(needs_order=True)
-        n1, n2 = SHRINK_STEPS
-        order = fixed_order(ode_case, group)
-        R = (n2 / n1) ** order
-        g1 = iut_gradient(ode_case, setup, tol=None, h=setup.span / n1)
-        g2 = iut_gradient(ode_case, setup, tol=None, h=setup.span / n2)
-        check.note(h_loose=setup.span / n1, h_tight=setup.span / n2, order=order)
-    e1 = _error(ode_case, g1, setup, group, check)
-    e2 = _error(ode_case, g2, setup, group, check)
+        xs = [setup.span / n for n in SHRINK_STEPS]
+        runs = [iut_gradient(ode_case, setup, tol=None, h=x) for x in xs]
+        required = fixed_order(ode_case, group) / 2
+        check.note(step_sizes=xs, order=fixed_order(ode_case, group))
+    errors = [_error(ode_case, r, setup, group, check) for r in runs]
     resolution = setup.oracle.error_estimate[group] + ROUND * setup.scale[group]
-    required = math.sqrt(R)
-    check.note(error_loose=e1, predicted_factor=R, required_factor=required, resolution=resolution,
-               observed_factor=e1 / e2 if e2 > 0 else float("inf"))
-    check.expect_le(f"grad_{group}_error_tight", e2, max(e1 / required, resolution),
-                    f"the loose error / sqrt(predicted factor {R:.3g}), or the oracle's resolution")
+    keep = [k for k, e in enumerate(errors) if e > 10 * resolution]
+    check.note(errors=errors, resolution=resolution, points_used=len(keep))
+    if len(keep) < 3:
+        check.note(at_oracle_resolution=True)
+        check.expect_le(f"grad_{group}_error_max", max(errors), 10 * resolution,
+                        "fewer than 3 errors above 10x the oracle's resolution: all must be within it")
+        return
+    slope = float(np.polyfit(np.log([xs[k] for k in keep]), np.log([errors[k] for k in keep]), 1)[0])
+    check.expect_ge(f"grad_{group}_error_slope", slope, required,
+                    "half the predicted exponent (alpha from the claimed orders; fixed steps: the order)")
 
 
 # ----------------------------------------------------------------------------------------------

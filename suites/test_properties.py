@@ -244,8 +244,9 @@ def adaptive_times(draw: Callable, n_out: tuple[int, int] = (2, 2)) -> np.ndarra
     """t0 in [-1, 1], span in [0.05, MAX_SPAN], output times inside, increasing; last = t0 + span."""
     t0, span = draw(_floats(-1, 1)), draw(_floats(0.05, MAX_SPAN))
     k = draw(st.integers(*n_out))
-    inner = sorted(draw(st.lists(_floats(0.01, 0.99), min_size=k - 2, max_size=k - 2, unique=True)))
-    return np.array([t0] + [t0 + f * span for f in inner] + [t0 + span])
+    # interior fractions j/100 (distinct integers): distinct floats could round to one time
+    inner = sorted(draw(st.lists(st.integers(1, 99), min_size=k - 2, max_size=k - 2, unique=True)))
+    return np.array([t0] + [t0 + j / 100 * span for j in inner] + [t0 + span])
 
 
 @st.composite

@@ -82,7 +82,8 @@ def run_cli(args: list[str], out_dir: Path, *, cwd: Path = REPO, outputs: bool =
     out_dir.mkdir(parents=True, exist_ok=True)
     full = list(args)
     if outputs:
-        full += ["--results", str(out_dir / "results.jsonl"), "--json", str(out_dir / "summary.json")]
+        full += ["--results", str(out_dir / "results.jsonl"), "--json", str(out_dir / "summary.json"),
+                 "--junit", str(out_dir / "junit.xml")]
         if _report_available():
             full += ["--report", str(out_dir / "html")]
     t0 = time.monotonic()
@@ -215,9 +216,9 @@ def test_hang_stops_the_case_after_max_incidents(runner):
 
 
 @pytest.mark.slow
-def test_seeded_bug_named_by_the_summary_with_junit(runner, tmp_path):
-    junit = tmp_path / "junit.xml"
-    run = runner.get("seeded_bug_junit", FAULTS["seeded_bug"].args() + ["--junit", str(junit)])
+def test_seeded_bug_named_by_the_summary_with_junit(runner):
+    run = runner.get("seeded_bug", FAULTS["seeded_bug"].args())
+    junit = run.out_dir / "junit.xml"
     assert run.returncode == 1
     (bad,) = run.summary["failing"]
     assert bad["check_id"].startswith("forward_accuracy.test_error_at_end[A3-tol=1e-05-")
