@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
+import importlib.util
 import json
 import math
 import os
@@ -39,7 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
-from .config import ConfigError, FileConfig, ToleranceOverride, load_file_config, parse_claim_value, parse_override_arg
+import pytest
+
+from .config import ConfigError, ToleranceOverride, load_file_config, parse_claim_value, parse_override_arg
 
 PROG = "ode-harness"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -538,6 +542,7 @@ class Progress:
                 self.line(f"{n} checks, {self.jobs} worker{'s' if self.jobs > 1 else ''}")
             self._draw(force=True)
 
+    @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: Sequence[str]) -> None:
         self._collected(len(ids))
 
@@ -699,16 +704,22 @@ def summary_json(s: Summary, st: Settings, *, exit_code: int, elapsed: float, ru
 
 
 # --------------------------------------------------------------------------- running
+# The pytest plugins a run loads, by module (with autoload off, see `run_check`): the harness's,
+# xdist, pytest-benchmark (the benchmark suite's `benchmark` fixture) and hypothesis's.
+_PLUGINS = ("xdist.plugin", "harness.pytest_plugin", "pytest_benchmark.plugin", "_hypothesis_pytestplugin")
+
+
 def _pytest_args(st: Settings) -> list[str]:
     root = suites_dir()
-    args = [str(root), "-c", os.devnull, "--rootdir", str(root.parent), "-p", "no:cacheprovider",
-            "-p", "xdist", "-n", str(st.jobs), "--dist", "load",
+    args = [str(root), "-c", os.devnull, "--rootdir", str(root.parent), "-p", "no:cacheprovider"]
+    for plugin in _PLUGINS:
+        if importlib.util.find_spec(plugin) is not None:
+            args += ["-p", plugin]
+    args += ["-n", str(st.jobs), "--dist", "load",
             "--max-worker-restart", str(len(st.cases()) * 3 + 4 * st.jobs + 4),
             "-o", "console_output_style=classic", "-q",
             "--ode-profile", st.profile.name, "--ode-device", st.device, "--ode-seed", str(st.seed),
             "--ode-results", str(st.results), "--ode-timeout", repr(st.timeout)]
-    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
-        args += ["-p", "harness.pytest_plugin"]
     for impl in st.impls:
         args += ["--ode-impl", impl.name]
     for m in st.methods:
@@ -780,8 +791,6 @@ def run_check(argv: Sequence[str]) -> int:
     _check_report_available(st)
     _preflight(st)
 
-    import pytest
-
     from .results import RUN_ID_ENV, current_run_id, load_records
 
     run_id = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.urandom(4).hex()}"
@@ -798,12 +807,23 @@ def run_check(argv: Sequence[str]) -> int:
         out.flush()
     progress = Progress(out, live=live, quiet=st.quiet, results=st.results, run_id=run_id, jobs=st.jobs)
     args = _pytest_args(st)
+    # Plugins are named on the command line (_PLUGINS), not discovered: other pytest plugins of
+    # the environment stay out of the run, and pytest does not assertion-rewrite every module
+    # of every plugin's distribution (hypothesis alone costs seconds per process when bytecode
+    # cannot be cached). The workers inherit the setting.
+    saved_autoload = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     with _output_to(log) as (real_out, _real_err):
         progress.out = real_out
         try:
             status = int(pytest.main(args, plugins=[progress]))
         except SystemExit as exc:  # pragma: no cover - pytest.main returns, but be safe
             status = int(exc.code or 0)
+        finally:
+            if saved_autoload is None:
+                os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+            else:
+                os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = saved_autoload
     progress.clear()
     if status == pytest.ExitCode.USAGE_ERROR:
         raise UsageError(f"pytest refused the run: {_last_error_line(log)} (see {log})")

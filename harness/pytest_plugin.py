@@ -44,7 +44,6 @@ import json
 import os
 import shutil
 import signal
-import sys
 import sysconfig
 import tempfile
 import threading

@@ -163,7 +163,10 @@ def _solve_adaptive(f: _Field, stepper: RKStepper, y0: torch.Tensor, times: list
     if "first_step" in opts:
         h_abs = float(opts["first_step"])
     else:
-        h_abs = initial_step(f, T(0), y0, k1, direction, tab.error_order, rtol, atol, norm, max_step)
+        # capped at the span, so that the heuristic's probe f(t0 + h0) stays inside it (as
+        # dopri5.f's HINIT and scipy's select_initial_step do)
+        h_abs = initial_step(f, T(0), y0, k1, direction, tab.error_order, rtol, atol, norm,
+                             min(max_step, abs(t_end - times[0])))
     h_abs = min(h_abs, abs(t_end - times[0]))
     stats.initial_step = h_abs
     ys, i_next = [y0], 1

@@ -3,7 +3,7 @@
 The loss is the one of harness.oracles.gradients: L = sum_i g_i . y(t_i) with seeded random
 cotangents g_i (standard normal) on every one of four output times t = t0 + (t1 - t0) * LAYOUT.
 LAYOUT's interior fractions have four decimals so that no output time falls on the grid of the
-fixed-step runs (16, 32 or 64 steps per span), where torchdiffeq returns a grid value itself, a
+fixed-step runs (8 to 256 steps per span), where torchdiffeq returns a grid value itself, a
 different code path. Gradients are taken with `torch.autograd.grad(..., allow_unused=
 True)` with respect to y0, every trainable parameter of the field and (claims.t_grad) t, and
 compared group by group ("y0", "params", "t") with the forward-sensitivity oracle (variational
@@ -65,6 +65,9 @@ output's time derivative is the slope of the interpolant, off by at most h max||
 q <= 2; conservative for higher q): A_t = h (sum_{i>=1} ||g_i|| ||y''(t_i)|| +
 (sum_{i>=1} ||g_i|| ||S_i||) max_i ||y''(t_i)||), with y'' = f_t + f_y f at the oracle's y(t_i).
 
+Fixed-step methods are also run with output times on their grid (GRID_LAYOUT): an output that is
+a step end must still carry dL/dt_i = g_i . f(t_i, y_i).
+
 Adjoint implementations (claims.adjoint) are also run on contracting-diag, y' = diag(-20, -1) y
 over [0, 2] with the matrix as a parameter: rebuilding z(t) backward amplifies errors like
 e^(20 dt) between output times, and the parameter gradient integrates a(t) z(t)^T, so a backsolve
@@ -100,8 +103,9 @@ from .known_findings import finding_for
 
 K = 10.0
 LAYOUT = (0.0, 0.3137, 0.6829, 1.0)  # fractions of the span; >= 3 output times with cotangents
+GRID_LAYOUT = (0.0, 0.25, 0.5, 1.0)   # output times on the grid of every fixed-step run here
 FIXED_STEPS = 64                      # steps per span for fixed-step methods
-SHRINK_STEPS = (16, 32, 64)           # steps per span of the fixed-step shrink check
+SHRINK_STEPS = (8, 16, 32, 64, 128, 256)  # steps per span of the fixed-step shrink check
 EPS64 = float(np.finfo(np.float64).eps)
 ROUND = 64 * EPS64                    # rounding floor relative to the scale (as in the oracles)
 SCALE_TOL = 1e-10                     # torchdiffeq tolerance of the sensitivity norms (size only)
@@ -187,8 +191,9 @@ _SETUPS: dict[tuple, Setup] = {}
 
 
 def _times(problem: Problem, direction: str) -> np.ndarray:
-    a, b = (problem.t0, problem.t1) if direction == "forward" else (problem.t1, problem.t0)
-    return np.array([a + (b - a) * s for s in LAYOUT])
+    """Output times: LAYOUT forward or mirrored ("reverse"), or GRID_LAYOUT ("grid")."""
+    a, b = (problem.t1, problem.t0) if direction == "reverse" else (problem.t0, problem.t1)
+    return np.array([a + (b - a) * s for s in (GRID_LAYOUT if direction == "grid" else LAYOUT)])
 
 
 def _scales(f: nn.Module, y0: np.ndarray, t: np.ndarray, g: np.ndarray):
@@ -525,6 +530,17 @@ def test_reverse_time(ode_case, grad_problem, group, check):
                                    group, check, direction="reverse")
 
 
+def test_grad_t_at_grid_output_times(ode_case, grad_problem, check):
+    """Fixed-step methods with output times on their grid (t0 + span * (0, 1/4, 1/2, 1), the ends
+    of steps 16, 32 and 64 of h = span/64): dL/dt agrees with the forward sensitivities within the
+    same bound as between grid points. An output time that is a step end moves y(t_i) along the
+    flow like any other: dL/dt_i = g_i . f(t_i, y_i), one-sided slopes of an interpolant included;
+    a zero there is an O(1) error."""
+    ode_case.skip_unless(needs_t_grad=True, needs_adaptive=False)
+    _against_forward_sensitivities(ode_case, grad_problem, ode_case.profile.gradient_tolerances[0], "t",
+                                   check, direction="grid")
+
+
 # ----------------------------------------------------------------------------------------------
 # 6, 7: unused parameters, missing gradients
 # ----------------------------------------------------------------------------------------------
@@ -539,7 +555,7 @@ def test_unused_parameter_gets_zero_gradient(ode_case, grad_problem, check):
     ode_case.skip_unless(needs_gradients=True)
     setup = setup_for(grad_problem, "forward", ode_case.config.seed)
     check.describe(problem=grad_problem, dtype=torch.float64)
-    tol, h = max(ode_case.profile.gradient_tolerances), setup.span / SHRINK_STEPS[0]
+    tol, h = max(ode_case.profile.gradient_tolerances), setup.span / 16
     got = iut_gradient(ode_case, setup, tol=tol if ode_case.claims.adaptive else None,
                        h=None if ode_case.claims.adaptive else h, unused_param=True)
     gu = got.param_grads[UNUSED]
@@ -568,54 +584,53 @@ def test_missing_gradient_is_failure(ode_case, grad_problem, check):
 # ----------------------------------------------------------------------------------------------
 
 
-def _sweep_tolerances(tols: tuple[float, ...]) -> list[float]:
-    """Half-decade steps from the loosest to the tightest gradient tolerance of the profile."""
-    lo, hi = min(tols), max(tols)
-    n = max(int(round(2 * math.log10(hi / lo))), 1) + 1
-    return [float(x) for x in np.geomspace(hi, lo, n)]
-
-
 def test_error_shrinks_with_tolerance(ode_case, grad_problem, group, check):
-    """The gradient error falls with the tolerance at least at half the predicted rate: the
-    least-squares slope of log(error) against log(tol), over half-decade steps from the loosest to
-    the tightest gradient tolerance, is >= alpha/2 (fixed steps: against h for 16, 32 and 64 steps
-    per span, >= order/2, the order of fixed_order). One error can be 10x off its trend where an
-    output time happens to sit in a step (measured: the error at one tolerance is lucky or unlucky
-    by up to ~10x), so a two-point ratio is not a fair test; the slope of 7 points is (its spread
-    for a scatter of 3x per point is about 0.2, against alpha/2 = 0.4 for dopri5). A gradient error
-    that does not shrink -- a bias that no tolerance removes -- gives a slope near 0. Points within
-    10x of the oracle's resolution are left out; with fewer than 3 left the error is at the
-    oracle's resolution everywhere, which passes."""
+    """The gradient error shrinks with the tolerance by a derived factor: over a sweep from the
+    loosest to the tightest gradient tolerance of the profile in half-decade steps (fixed steps:
+    8 to 256 steps per span, doubling), the error at the tightest setting is at most
+    max(errors over the sweep) / F, F = R / 10, where R = (tol ratio)^alpha (fixed steps:
+    (step ratio)^order, the order of fixed_order) is the predicted shrink.
+    Why the maximum over the sweep and the 10: the error at one setting scatters by up to ~10x
+    around its trend, by where the output times happen to sit in their steps (measured: over 12
+    seeded layouts at one tolerance the largest error was up to 10x the median; reference dopri5
+    on mlp-softplus-t shrank only 8.9x from 1e-6 to 1e-9 because its error at 1e-6 was 100x below
+    tol scale), and at loose tolerances the steps are set by the output times and the initial
+    step rather than by tol, so the error may even grow there (mlp-tanh: 2.4e-6, 6.5e-6, 1.0e-5 at
+    1e-6, 3e-7, 1e-7). The maximum is the level the method reaches before it converges; one decade
+    is left for the tightest setting being unlucky. A gradient error that does not shrink -- a bias
+    no tolerance removes -- fails. Errors within 10x of the oracle's resolution measure the oracle:
+    the bound is never below that. Skipped, visibly, where the sweep is too short (F < 2)."""
     _need(ode_case, group)
     setup = setup_for(grad_problem, "forward", ode_case.config.seed)
     check.describe(problem=grad_problem, dtype=torch.float64)
     if ode_case.claims.adaptive:
         tols = ode_case.profile.gradient_tolerances
-        if len(tols) < 2 or min(tols) == max(tols):
-            pytest.skip("the profile has a single gradient tolerance")
         a = alpha(ode_case, group)
-        xs = _sweep_tolerances(tols)
+        lo, hi = min(tols), max(tols)
+        n = int(round(2 * math.log10(hi / lo))) + 1
+        xs = [float(x) for x in np.geomspace(hi, lo, max(n, 2))]
         runs = [iut_gradient(ode_case, setup, tol=x, h=None) for x in xs]
-        required = a / 2
+        R = (hi / lo) ** a
         check.note(tolerances=xs, alpha=a)
     else:
         ode_case.skip_unless(needs_order=True)
+        a = fixed_order(ode_case, group)
         xs = [setup.span / n for n in SHRINK_STEPS]
         runs = [iut_gradient(ode_case, setup, tol=None, h=x) for x in xs]
-        required = fixed_order(ode_case, group) / 2
-        check.note(step_sizes=xs, order=fixed_order(ode_case, group))
+        R = (SHRINK_STEPS[-1] / SHRINK_STEPS[0]) ** a
+        check.note(step_sizes=xs, order=a)
+    F = R / 10
+    if F < 2:
+        pytest.skip(f"{ode_case.id}: predicted shrink {R:.3g} over the sweep leaves less than 2x beyond "
+                    "the 10x scatter of a single error")
     errors = [_error(ode_case, r, setup, group, check) for r in runs]
     resolution = setup.oracle.error_estimate[group] + ROUND * setup.scale[group]
-    keep = [k for k, e in enumerate(errors) if e > 10 * resolution]
-    check.note(errors=errors, resolution=resolution, points_used=len(keep))
-    if len(keep) < 3:
-        check.note(at_oracle_resolution=True)
-        check.expect_le(f"grad_{group}_error_max", max(errors), 10 * resolution,
-                        "fewer than 3 errors above 10x the oracle's resolution: all must be within it")
-        return
-    slope = float(np.polyfit(np.log([xs[k] for k in keep]), np.log([errors[k] for k in keep]), 1)[0])
-    check.expect_ge(f"grad_{group}_error_slope", slope, required,
-                    "half the predicted exponent (alpha from the claimed orders; fixed steps: the order)")
+    E = max(errors)
+    check.note(errors=errors, resolution=resolution, predicted_factor=R, required_factor=F,
+               observed_factor=E / errors[-1] if errors[-1] > 0 else float("inf"))
+    check.expect_le(f"grad_{group}_error_tightest", errors[-1], max(E / F, 10 * resolution),
+                    f"the sweep's largest error / (predicted shrink {R:.3g} / 10), or 10x the oracle's "
+                    "resolution")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -278,7 +278,7 @@ class Outcome:
 
 
 def run_property(request: pytest.FixtureRequest, ode_case, check, strategy: st.SearchStrategy,
-                 body: Callable[[Any], Outcome], problem: str, explicit: tuple = ()) -> None:
+                 body: Callable[[Any], Outcome], problem: str, explicit: tuple = (), dtype: str = "float64") -> None:
     """Run `body` on the drawn examples. Each example's outcome goes through `check.expect_le`
     (a failure makes hypothesis shrink and re-raise it: the record shows the shrunk example);
     when all pass, the record shows the example with the largest value/threshold. A known
@@ -305,7 +305,7 @@ def run_property(request: pytest.FixtureRequest, ode_case, check, strategy: st.S
         prop = example(ex)(prop)
     prop = hyp(given(strategy)(prop))
 
-    check.describe(problem=problem, dtype=torch.float64)
+    check.describe(problem=problem, dtype=dtype)
     prop()
     w = worst[0]
     check.measured.clear()
@@ -424,7 +424,8 @@ def test_flow_property(ode_case, check, request):
                    + growth(spec, 1.0, t2 - t1) * adaptive_bound(spec, y0, t0, t1, rb.nfe, tol, spec.n)
                    + adaptive_bound(spec, y1n, t1, t2, rc.nfe, tol, spec.n))
         else:
-            thr = (fixed_bound(spec, y0, t0, t2, h, p) + growth(spec, 1.0, t2 - t1) * fixed_bound(spec, y0, t0, t1, h, p)
+            thr = (fixed_bound(spec, y0, t0, t2, h, p)
+                   + growth(spec, 1.0, t2 - t1) * fixed_bound(spec, y0, t0, t1, h, p)
                    + fixed_bound(spec, y1n, t1, t2, h, p))
         return Outcome("flow_difference", diff, thr, "sum of the three solves' error bounds",
                        dict(kind=spec.kind, n=spec.n, nonlinear=not spec.linear, t=[t0, t1, t2],
@@ -476,6 +477,10 @@ def _dtypes(ode_case) -> st.SearchStrategy[torch.dtype]:
     return st.sampled_from([torch.float64, torch.float32] if ode_case.claims.float32 else [torch.float64])
 
 
+def _dtypes_label(ode_case) -> str:
+    return "float64+float32" if ode_case.claims.float32 else "float64"
+
+
 def test_one_time_point_returns_y0(ode_case, check, request):
     """t of one point: the output is y0 exactly, shape (1, *y0.shape), y0's dtype."""
     h = None if ode_case.claims.adaptive else 0.1
@@ -490,15 +495,15 @@ def test_one_time_point_returns_y0(ode_case, check, request):
 
     def body(ex) -> Outcome:
         spec, y0, t0 = ex
-        ys, rec = solve(ode_case, DrawnField(spec, y0.dtype), y0, torch.tensor([t0], dtype=y0.dtype), tol=LOOSE_TOL, h=h,
-                       validate=False)
+        ys, rec = solve(ode_case, DrawnField(spec, y0.dtype), y0, torch.tensor([t0], dtype=y0.dtype),
+                        tol=LOOSE_TOL, h=h, validate=False)
         ok_shape = isinstance(ys, torch.Tensor) and tuple(ys.shape) == (1, *y0.shape) and ys.dtype == y0.dtype
         mismatches = int((ys[0] != y0).sum()) if ok_shape else y0.numel()
         return Outcome("elements_differing_from_y0", mismatches + (not ok_shape), 0.0,
                        "exact: no step is taken", dict(shape=list(y0.shape), dtype=str(y0.dtype), t0=t0,
                                                        out_shape=list(ys.shape), out_dtype=str(ys.dtype), nfe=rec.nfe))
 
-    run_property(request, ode_case, check, examples(), body, "t = [t0]")
+    run_property(request, ode_case, check, examples(), body, "t = [t0]", dtype=_dtypes_label(ode_case))
 
 
 def test_zero_field_keeps_y_constant(ode_case, check, request):
@@ -533,7 +538,7 @@ def test_zero_field_keeps_y_constant(ode_case, check, request):
     # an arithmetic slip such as 18y + 14y - 32y != 0 goes unseen)
     explicit = ((torch.tensor([1 / 3, 8.725897535233584e-07, -2.5e7], dtype=torch.float64),
                  np.array([0.0, 0.35, 0.7]), 0.7),)
-    run_property(request, ode_case, check, examples(), body, "f = 0", explicit)
+    run_property(request, ode_case, check, examples(), body, "f = 0", explicit, dtype=_dtypes_label(ode_case))
 
 
 def test_batch_independence(ode_case, check, request):
@@ -627,7 +632,8 @@ def test_shapes_and_dtypes_kept(ode_case, check, request):
                        dict(y0_shape=list(y0.shape), dtype=str(y0.dtype), n_t=len(times),
                             out_shape=list(ys.shape), out_dtype=str(ys.dtype)))
 
-    run_property(request, ode_case, check, examples(), body, "drawn fields, any batch shape")
+    run_property(request, ode_case, check, examples(), body, "drawn fields, any batch shape",
+                 dtype=_dtypes_label(ode_case))
 
 
 def test_inputs_not_mutated(ode_case, check, request):
@@ -659,7 +665,8 @@ def test_inputs_not_mutated(ode_case, check, request):
                     from harness.pytest_plugin import IUTError
                     raise IUTError(exc) from exc
         after = [y0.detach(), t] + [q.detach() for q in field.parameters()]
-        changed = [name for name, a, b in zip(["y0", "t", "A", "B", "c", "d"], before, after) if not _bitwise_equal(a, b)]
+        names = ["y0", "t", "A", "B", "c", "d"]
+        changed = [name for name, a, b in zip(names, before, after) if not _bitwise_equal(a, b)]
         return Outcome("inputs_changed", len(changed), 0.0, "exact: inputs are read-only",
                        dict(changed=changed, backward=grads, y0_shape=list(y0.shape), n_t=len(times)))
 
