@@ -551,7 +551,7 @@ class Progress:
             self._collected(len(session.items))
 
     def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
-        self._current = nodeid.rpartition("/")[2]
+        self._current = nodeid.rpartition("::")[2]
 
     def pytest_runtest_logreport(self, report: Any) -> None:
         if report.failed and report.nodeid not in self.failed_reports:
