@@ -334,7 +334,7 @@ class Mutant:
 
     @property
     def doc(self) -> str:
-        return (self.fn.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+        return " ".join((self.fn.__doc__ or "").strip().split("\n\n")[0].split())
 
 
 MUTANTS: tuple[Mutant, ...] = (

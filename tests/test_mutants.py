@@ -92,3 +92,18 @@ def test_bases_pass_the_catching_checks(base_records):
     bad = [f"{r.iut}/{r.method} {r.check_id}: {r.verdict.value} {r.message}" for r in base_records
            if r.verdict.value not in ("pass", "skip")]
     assert not bad, "\n".join(bad)
+
+
+def test_hang_mutant_is_caught_by_the_timeout(tmp_path):
+    """The `hang` mutant: the per-check timeout ends its check with a timeout verdict, exit 1."""
+    import json
+
+    cmd = [sys.executable, "-m", "harness", "check", "harness.mutants:hang", "--method", "dopri5",
+           "--select", "test_error_at_end and A3 and 1e-05", "--timeout", "2",
+           "--results", str(tmp_path / "r.jsonl"), "--json", str(tmp_path / "s.json")]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "HYPOTHESIS_PROFILE": "ci"})
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    verdicts = {r.verdict.value for r in load_records(tmp_path / "r.jsonl").records}
+    assert verdicts == {"timeout"}, verdicts
+    assert json.loads((tmp_path / "s.json").read_text())
