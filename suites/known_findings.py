@@ -208,8 +208,8 @@ GRADIENT_FINDINGS: tuple[Finding, ...] = (
             "their grid: FixedGridODESolver._linear_interp returns the grid value itself when "
             "t == t0 (or t1), a branch with no autograd path to t. mlp-tanh-t, h = 1/64, outputs "
             "0, 1/4, 1/2, 1: dL/dt = (-0.519, 0, 0, 0.394) against (-0.118, 0.187, -0.588, 0.394) "
-            "from forward sensitivities (error 0.74, bound 0.056 for rk4 and midpoint, 0.12 for "
-            "euler); dL/dt_0 is wrong too (the interior outputs do not move with the grid). Between "
+            "from forward sensitivities (error 0.74, bound 0.045 for rk4 and midpoint, 0.11 for "
+            "euler; linear-param, mlp-tanh and contracting-diag fail alike); dL/dt_0 is wrong too (the interior outputs do not move with the grid). Between "
             "grid points the slope of the interpolant is returned (measured: y' = -y, rk4, h = 0.25, "
             "t = (0, 0.5, 1): dy(t_1)/dt_1 = 0.0; at t_1 = 0.5001: -0.537, f = -0.606) "
             "(measured 2026-11-22)."),
