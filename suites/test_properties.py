@@ -600,7 +600,13 @@ def test_batch_independence(ode_case, check, request):
                             rates=rates.ravel().tolist(), t=[t0, t1], nfe_batch=rb.nfe,
                             tol=tol if adaptive else None, step_size=h_batch))
 
-    run_property(request, ode_case, check, examples(), body, "drawn fields, batched")
+    # Always covered: a batch whose second element needs steps 10x smaller than the first (an
+    # error norm that looked at one element only would under-resolve it).
+    mixed = FieldSpec(np.array([[-1.0, 0.5], [-0.5, -1.0]]), np.eye(2), 0.5 if adaptive else 0.0,
+                      np.zeros(2), "stable")
+    times = np.array([0.0, 0.5]) if adaptive else np.array([0.0, 4 * h_batch])
+    explicit = ((mixed, "rates", np.array([[0.7, -0.4], [0.3, 0.9]]), np.array([1.0, 10.0]), times),)
+    run_property(request, ode_case, check, examples(), body, "drawn fields, batched", explicit)
 
 
 def test_shapes_and_dtypes_kept(ode_case, check, request):
