@@ -68,6 +68,9 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+DEFAULT_JOBS = max(1, min(4, os.cpu_count() or 1))  # checks are CPU-bound: one worker per core
+
+
 def _positive_int(text: str) -> int:
     try:
         v = int(text)
@@ -131,7 +134,7 @@ def _check_parser() -> _Parser:
     r = p.add_argument_group("run")
     r.add_argument("--profile", metavar="NAME", help="quick | standard | thorough (default quick)")
     r.add_argument("--select", metavar="EXPR", help="only checks matching this pytest -k expression")
-    r.add_argument("--jobs", "-j", type=_positive_int, metavar="N", help="worker processes (default 1)")
+    r.add_argument("--jobs", "-j", type=_positive_int, metavar="N", help="worker processes (default: one per CPU, at most 4)")
     r.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
                    help="per-check timeout (default: the profile's)")
     r.add_argument("--seed", type=_nonneg_int, metavar="S", help="seed of every random input (default 0)")
@@ -254,7 +257,7 @@ def _resolve(ns: argparse.Namespace) -> Settings:
 
     return Settings(
         impl_specs=impls, methods=list(ns.method) or list(fc.methods or []), profile=profile, device=device,
-        jobs=ns.jobs or fc.jobs or 1, timeout=float(timeout),
+        jobs=ns.jobs or fc.jobs or DEFAULT_JOBS, timeout=float(timeout),
         seed=ns.seed if ns.seed is not None else (fc.seed if fc.seed is not None else 0),
         select=ns.select or fc.select, claims=common, method_claims=per_method, overrides=overrides,
         results=_out(ns.results, fc.results, (cwd / "reports" / "results.jsonl").resolve()),  # type: ignore[arg-type]
