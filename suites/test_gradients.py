@@ -142,8 +142,9 @@ def _known_gradient_findings(request: pytest.FixtureRequest) -> None:
     name = request.node.originalname
     problem = CONTRACTING if name == "test_adjoint_on_contracting_problem" else params.get("grad_problem")
     # a finding about one gradient group names the check as "test_name[group]"
-    f = (finding_for(case.impl.name, case.method, f"{name}[{params['group']}]", problem)
-         if "group" in params else None) or finding_for(case.impl.name, case.method, name, problem)
+    prof = case.profile.name
+    f = (finding_for(case.impl.name, case.method, f"{name}[{params['group']}]", problem, prof)
+         if "group" in params else None) or finding_for(case.impl.name, case.method, name, problem, prof)
     if f is not None:
         request.node.add_marker(pytest.mark.xfail(reason=f"known finding: {f.evidence}", strict=False))
 

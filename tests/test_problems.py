@@ -25,7 +25,7 @@ import torch
 
 from harness.oracles import forward
 from harness.oracles.forward import (best_forward_oracle, cache_dir, cache_key, clear_cache,
-                                     scipy_oracle)
+                                     scipy_interpolated_run, scipy_oracle)
 from harness.problems import PROBLEMS, TAGS, get_problem, problem_names
 
 ALL = list(PROBLEMS)
@@ -320,6 +320,23 @@ def test_cache_round_trip(tmp_path, monkeypatch):
     np.testing.assert_array_equal(third.values, first.values)
     assert clear_cache() == 1 and not list(tmp_path.glob("*.npz"))
     assert clear_cache() == 0
+
+
+def test_interpolated_run_is_one_t_eval_solve_and_cached(tmp_path, monkeypatch):
+    """The interior-time baseline: exactly what solve_ivp(t_eval=...) returns, cached under a key
+    of its own (never confused with the restarted oracle at the same settings)."""
+    from scipy.integrate import solve_ivp
+
+    monkeypatch.setenv(forward.CACHE_ENV, str(tmp_path))
+    p = get_problem("B4")
+    times = np.array([0.3, 1.1, 2.0])
+    got = scipy_interpolated_run(p, times, rtol=1e-6, atol=1e-6, method="RK45")
+    direct = solve_ivp(p.numpy_rhs, (p.t0, 2.0), p.y0_array, method="RK45", t_eval=times, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(got, direct.y.T)
+    restarted = scipy_oracle(p, times, rtol=1e-6, atol=1e-6, method="RK45").values
+    assert np.abs(got - restarted).max() > 0  # interpolated outputs differ from step ends
+    assert len(list(tmp_path.glob("*.npz"))) == 2
+    np.testing.assert_array_equal(scipy_interpolated_run(p, times, rtol=1e-6, atol=1e-6, method="RK45"), got)
 
 
 def test_cache_dir_default(monkeypatch):

@@ -7,8 +7,9 @@ from harness.oracles.forward import (
     cache_dir,
     cache_key,
     clear_cache,
+    scipy_interpolated_run,
     scipy_oracle,
 )
 
 __all__ = ["ForwardReference", "OracleSolution", "best_forward_oracle", "cache_dir", "cache_key",
-           "clear_cache", "scipy_oracle"]
+           "clear_cache", "scipy_interpolated_run", "scipy_oracle"]

@@ -76,8 +76,8 @@ from scipy.integrate import solve_ivp
 
 from harness.problems import Problem
 
-__all__ = ["OracleSolution", "ForwardReference", "scipy_oracle", "best_forward_oracle",
-           "cache_dir", "cache_key", "clear_cache", "problem_fingerprint"]
+__all__ = ["OracleSolution", "ForwardReference", "scipy_oracle", "scipy_interpolated_run",
+           "best_forward_oracle", "cache_dir", "cache_key", "clear_cache", "problem_fingerprint"]
 
 CACHE_ENV = "ODE_HARNESS_CACHE"
 DEFAULT_CACHE_DIR = "~/.cache/ode-harness/oracles"
@@ -395,6 +395,35 @@ def scipy_oracle(problem: Problem, times, *, rtol: float | None = None,
         except OSError:
             pass  # an unwritable cache only costs recomputation
     return sol
+
+
+def scipy_interpolated_run(problem: Problem, times, *, rtol: float, atol: float, method: str,
+                           use_cache: bool = True) -> np.ndarray:
+    """y(times) as a user of scipy gets it: ONE tolerance-driven solve_ivp run with
+    t_eval = times, outputs between steps from the method's own continuous extension.
+
+    Not an oracle (no error estimate): the *baseline* for output times that fall between steps,
+    where a correct code of the same order delivers its interpolant's accuracy, not its step
+    ends' (scipy_oracle restarts at each output time and so measures step ends only). `times`
+    sorted away from t0. Cached like the oracles (the key marks the run as interpolated)."""
+    t = _check_times(problem, times)
+    key = cache_key(problem, t, method=f"{method}+t_eval", rtol=rtol, atol=atol, loose_factor=0.0)
+    path = _cache_path(problem, key)
+    if use_cache:
+        hit = _load(path, key, t)
+        if hit is not None:
+            return hit.values
+    start = time.perf_counter()
+    values, nfev = _solve_interpolated(problem, t, method, float(rtol), float(atol))
+    sol = OracleSolution(times=t, values=values, error_estimate=np.full(t.size, np.nan), method=method,
+                         rtol=float(rtol), atol=float(atol), loose_factor=0.0, nfev=int(nfev),
+                         wall_time=time.perf_counter() - start, from_cache=False, key=key)
+    if use_cache:
+        try:
+            _store(path, sol)
+        except OSError:
+            pass
+    return values
 
 
 def best_forward_oracle(problem: Problem, times, *, rtol: float | None = None,
