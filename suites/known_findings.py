@@ -10,9 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+# torchdiffeq's odeint_adjoint runs the same forward solver: its forward findings hold for both
+TORCHDIFFEQ_FORWARD = ("torchdiffeq", "torchdiffeq-adjoint")
+
+
 @dataclass(frozen=True)
 class Finding:
-    iut: str
+    iut: str | tuple[str, ...]  # one implementation or several sharing the cause
     methods: tuple[str, ...]
     checks: tuple[str, ...]
     evidence: str
@@ -21,7 +25,8 @@ class Finding:
 
     def matches(self, iut: str, method: str, check: str, problem: str | None,
                 profile: str | None = None) -> bool:
-        return (iut == self.iut and method in self.methods and check in self.checks
+        iuts = (self.iut,) if isinstance(self.iut, str) else self.iut
+        return (iut in iuts and method in self.methods and check in self.checks
                 and (not self.problems or problem in self.problems)
                 and (not self.profiles or profile in self.profiles))
 
@@ -31,7 +36,7 @@ _FORWARD = ("test_error_at_end", "test_error_at_interior_times", "test_error_bat
 
 KNOWN_FINDINGS: tuple[Finding, ...] = (
     Finding(
-        iut="torchdiffeq", methods=("bosh3",), checks=_FORWARD,
+        iut=TORCHDIFFEQ_FORWARD, methods=("bosh3",), checks=_FORWARD,
         evidence=(
             "torchdiffeq 0.2.5 steps past every output time, the last one included, and evaluates "
             "it with its quartic fit (rk_common._interp_fit through y0, y_mid, y1, f0, f1), which for "
@@ -40,7 +45,7 @@ KNOWN_FINDINGS: tuple[Finding, ...] = (
             "gives 9.9e-7 (measured 2026-11-22)."),
     ),
     Finding(
-        iut="torchdiffeq", methods=("dopri8",), checks=_FORWARD,
+        iut=TORCHDIFFEQ_FORWARD, methods=("dopri8",), checks=_FORWARD,
         evidence=(
             "torchdiffeq 0.2.5 evaluates every output time, the last one included, with a quartic "
             "interpolant (rk_common._interp_fit), so its 8th-order dopri8 delivers 4th-order accuracy "
@@ -51,7 +56,7 @@ KNOWN_FINDINGS: tuple[Finding, ...] = (
     ),
     # ---- suites/test_properties.py (measured 2026-11-22, torchdiffeq 0.2.5, float64)
     Finding(
-        iut="torchdiffeq", methods=("bosh3", "dopri8"),
+        iut=TORCHDIFFEQ_FORWARD, methods=("bosh3", "dopri8"),
         checks=("test_linear_systems_match_expm", "test_flow_property", "test_time_reversal",
                 "test_batch_independence"),
         evidence=(
@@ -66,7 +71,7 @@ KNOWN_FINDINGS: tuple[Finding, ...] = (
             "on some draws: an expected failure that passes is recorded as such)."),
     ),
     Finding(
-        iut="torchdiffeq", methods=("dopri5", "bosh3", "dopri8"),
+        iut=TORCHDIFFEQ_FORWARD, methods=("dopri5", "bosh3", "dopri8"),
         checks=("test_field_evaluated_only_inside_span",),
         evidence=(
             "by design (rk_common.RKAdaptiveStepsizeODESolver._advance): steps until the step end "
@@ -77,15 +82,7 @@ KNOWN_FINDINGS: tuple[Finding, ...] = (
             "evaluated at 0.509. Landing options (step_t) remove the overshoot, not the probe."),
     ),
     Finding(
-        iut="torchdiffeq-adjoint", methods=("dopri5",),
-        checks=("test_field_evaluated_only_inside_span",),
-        evidence=(
-            "the forward solve of odeint_adjoint is torchdiffeq's dopri5 (see the torchdiffeq entry "
-            "for this check): steps past max(t) and interpolates; the initial-step probe is not "
-            "clipped to the span (y' = Ay on [0, 1] at 1e-8: largest t seen 1.077)."),
-    ),
-    Finding(
-        iut="torchdiffeq", methods=("dopri5", "bosh3", "dopri8"),
+        iut=TORCHDIFFEQ_FORWARD, methods=("dopri5", "bosh3", "dopri8"),
         checks=("test_zero_field_keeps_y_constant",),
         evidence=(
             "outputs come from the quartic fit (interp._interp_fit), whose coefficients for "
@@ -96,14 +93,7 @@ KNOWN_FINDINGS: tuple[Finding, ...] = (
             "return y0 exactly."),
     ),
     Finding(
-        iut="torchdiffeq-adjoint", methods=("dopri5",),
-        checks=("test_zero_field_keeps_y_constant",),
-        evidence=(
-            "the forward solve of odeint_adjoint is torchdiffeq's dopri5 with the same quartic fit "
-            "(see the torchdiffeq entry for this check): a constant solution moves by a few ulps."),
-    ),
-    Finding(
-        iut="torchdiffeq", methods=("dopri5",), checks=("test_error_in_reverse_time",),
+        iut=TORCHDIFFEQ_FORWARD, methods=("dopri5",), checks=("test_error_in_reverse_time",),
         problems=("mlp-softplus-t",),
         evidence=(
             "torchdiffeq 0.2.5 steps past the last output time and reads it off its quartic fit "
@@ -116,7 +106,7 @@ KNOWN_FINDINGS: tuple[Finding, ...] = (
     ),
     # --- suites/test_convergence_order.py (quick profile, seed 0; measured 2026-11-22)
     Finding(
-        iut="torchdiffeq", methods=("bosh3", "dopri8"),
+        iut=TORCHDIFFEQ_FORWARD, methods=("bosh3", "dopri8"),
         checks=("test_tolerance_proportionality_bound", "test_gradient_error_falls_with_tolerance"),
         evidence=(
             "torchdiffeq 0.2.5 steps past t1 and returns y(t1) from its interpolant "
@@ -129,7 +119,7 @@ KNOWN_FINDINGS: tuple[Finding, ...] = (
             "step_t 1.1e-6 .. 1.1e-9 (0.99) and 1.4e-8 .. 2.4e-11 (0.90)."),
     ),
     Finding(
-        iut="torchdiffeq", methods=("bosh3",), checks=("test_dense_output_order_adaptive",),
+        iut=TORCHDIFFEQ_FORWARD, methods=("bosh3",), checks=("test_dense_output_order_adaptive",),
         evidence=(
             "torchdiffeq 0.2.5's bosh3 continuous extension is first order, not third: its midpoint "
             "value y_mid = y0 + (h/2) k2 (bosh3.py, _BS_C_MID = [0, 1/2, 0, 0]) approximates "
@@ -143,7 +133,7 @@ KNOWN_FINDINGS: tuple[Finding, ...] = (
             "too, claim 2, but for an order-2 method min(p, q + 1) = 2 either way)."),
     ),
     Finding(
-        iut="torchdiffeq", methods=("fehlberg2",), checks=("test_tolerance_proportionality_bound",),
+        iut=TORCHDIFFEQ_FORWARD, methods=("fehlberg2",), checks=("test_tolerance_proportionality_bound",),
         evidence=(
             "torchdiffeq 0.2.5 fehlberg2 (Fehlberg's RK1(2) pair, propagating the second-order "
             "value) ends 32..75 tolerance units off on scipy's rational problem, [5, 9], rtol = tol, "
@@ -155,7 +145,7 @@ KNOWN_FINDINGS: tuple[Finding, ...] = (
             "steps. Still proportional (exponent 0.997 on B4): a property of the pair, measured."),
     ),
     Finding(
-        iut="torchdiffeq", methods=("dopri8",), checks=("test_error_falls_with_tolerance",),
+        iut=TORCHDIFFEQ_FORWARD, methods=("dopri8",), checks=("test_error_falls_with_tolerance",),
         evidence=(
             "Same cause as the dopri8 entries above (y(t1) read off the quartic interpolant), seen "
             "by the standard and thorough sweeps only: B4 on [0, 2], rtol = atol = 1e-4..1e-10, "
@@ -241,13 +231,29 @@ GRADIENT_FINDINGS: tuple[Finding, ...] = (
             "(measured 2026-11-22)."),
     ),
     Finding(
-        iut="reference-adjoint", methods=("dopri5",),
+        iut="torchdiffeq-adjoint", methods=("bosh3", "dopri8", "midpoint"),
+        checks=("test_adjoint_on_contracting_problem",), problems=("contracting-diag",),
+        evidence=_BACKSOLVE_CONTRACTING + (
+            "the other methods fail alike (standard profile, worst gradient error over its bound): "
+            "bosh3 8.3 at rtol=atol=1e-6 and 4.7 at 1e-9, dopri8 2.1 at 1e-6, midpoint 21.6 at "
+            "h = 1/32. rk4 and euler stay inside their bounds only because torchdiffeq's "
+            "fixed-grid outputs are interpolated (claimed dense order 1-2), which loosens the "
+            "bound: backsolve's dL/dA error with rk4 at h = 1/32 is 5.0e-4 (reference backsolve "
+            "3.1e-4, backprop 8.3e-9) (measured 2026-11-22)."),
+    ),
+    Finding(
+        iut="reference-adjoint",
+        methods=("midpoint", "heun2", "heun3", "rk4", "rk38", "bosh3", "dopri5", "tsit5", "dop853"),
         checks=("test_adjoint_on_contracting_problem",) + _GRAD_PARAMS, problems=("contracting-diag",),
         evidence=_BACKSOLVE_CONTRACTING + (
             "||dL/dA error|| = 2.8e-2 at rtol=atol=1e-6 (bound 2.2e-4, 126x; reconstruction error "
             "of z 1.9e-2) and 2.6e-6 at 1e-9 (bound 8.9e-7, 2.9x; reconstruction error 5.1e-5); "
             "reference-checkpoint 9.2e-7 and 2.2e-9. With outputs at 0, 1, 2 (e^20 per interval) "
-            "the errors are 1.4 and 2.1e-3 (reconstruction errors 293 and 5.5e-2) "
+            "the errors are 1.4 and 2.1e-3 (reconstruction errors 293 and 5.5e-2). Every method "
+            "fails alike (standard profile; worst error over its bound at 1e-6, reconstruction "
+            "error of z): midpoint 21 (1.1), heun2 21 (1.1), heun3 429 (0.25), rk4 and rk38 3002 "
+            "(1.8e-2), bosh3 11 (0.30), tsit5 182 (4.4e-2), dop853 7957 (1.8e-4; 1265 at 1e-9); "
+            "euler passes only because its own bound, set by its first-order error, is looser "
             "(measured 2026-11-22)."),
     ),
 )
