@@ -232,7 +232,7 @@ GRADIENT_FINDINGS: tuple[Finding, ...] = (
     ),
     Finding(
         iut="torchdiffeq-adjoint", methods=("bosh3", "dopri8", "midpoint"),
-        checks=("test_adjoint_on_contracting_problem",), problems=("contracting-diag",),
+        checks=("test_adjoint_on_contracting_problem",) + _GRAD_PARAMS, problems=("contracting-diag",),
         evidence=_BACKSOLVE_CONTRACTING + (
             "the other methods fail alike (standard profile, worst gradient error over its bound): "
             "bosh3 8.3 at rtol=atol=1e-6 and 4.7 at 1e-9, dopri8 2.1 at 1e-6, midpoint 21.6 at "
