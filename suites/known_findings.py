@@ -45,7 +45,10 @@ KNOWN_FINDINGS: tuple[Finding, ...] = (
             "gives 9.9e-7 (measured 2026-11-22)."),
     ),
     Finding(
-        iut=TORCHDIFFEQ_FORWARD, methods=("dopri8",), checks=_FORWARD,
+        # not test_error_float32: at rtol = atol = 1e-5 in float32 dopri8 passes on every problem
+        # of the quick and standard profiles (7 of 7 at standard, measured 2026-11-22)
+        iut=TORCHDIFFEQ_FORWARD, methods=("dopri8",),
+        checks=tuple(c for c in _FORWARD if c != "test_error_float32"),
         evidence=(
             "torchdiffeq 0.2.5 evaluates every output time, the last one included, with a quartic "
             "interpolant (rk_common._interp_fit), so its 8th-order dopri8 delivers 4th-order accuracy "
