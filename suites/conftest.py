@@ -112,8 +112,9 @@ __all__ = ["EPS", "baseline_error", "best_forward_oracle", "fixed_step_for", "sc
 # (one exception per failing property, the record's verdict), print_blob=True (the reproducer).
 # Which profile: --hypothesis-profile NAME, else $HYPOTHESIS_PROFILE, else "ci": by default the
 # same examples on every run and every machine, so that a verdict (and `ode-harness check`'s exit
-# code) is reproducible; "dev" and "thorough" explore new examples on request. The number of examples is max(the profile's, the ode profile's
-# `hypothesis_examples`: quick 10, standard 40, thorough 200).
+# code) is reproducible; "dev" and "thorough" explore new examples on request. The number of
+# examples is max(the profile's, the ode profile's `hypothesis_examples`: quick 10, standard 40,
+# thorough 200).
 import os as _os
 from pathlib import Path as _Path
 

@@ -24,8 +24,9 @@ lands anywhere in that scatter: torchode tsit5 on B5 at 1e-4 ends 4.6e-3 off, 18
 2.55e-4 there, and the reference tsit5 reproduces that figure exactly when the one rule "no step
 growth right after a rejection" is removed from its controller. So the baseline is
 max(baseline at tol, tol x median over the profile's tolerances of baseline / tol): the problem's
-typical error constant, measured by the same scipy method, not one draw of it. The oracle and round-off terms keep the check from being tighter
-than what it is compared with. A defect that costs the method its order (a wrong coefficient,
+typical error constant, measured by the same scipy method, not one draw of it.
+
+The oracle and round-off terms keep the check from being tighter than what it is compared with. A defect that costs the method its order (a wrong coefficient,
 a dropped stage) misses this bound by orders of magnitude at tol = 1e-8.
 
 Fixed-step methods are measured against the reference method of the same claimed order (euler,
@@ -58,13 +59,14 @@ def _threshold(base: float, tol: float | None, truth: np.ndarray, oracle_err: fl
     return max(FACTOR * base, floor) + FACTOR * oracle_err + 100 * EPS[dtype] * max(scale, 1.0)
 
 
-def _typical_baseline(ode_case, problem, times, tol: float, order, truth: np.ndarray, interior: bool) -> float:
-    """max(baseline at tol, tol x the median error constant of the baseline over the profile's
-    tolerances): see the module docstring."""
-    base = baseline_error(problem, times, tol, order, truth, interpolated=interior)
+def _typical_baseline(ode_case, problem, times, tol: float, order, truth: np.ndarray,
+                      interior: bool) -> tuple[float, float]:
+    """(max(baseline at tol, tol x the median error constant of the baseline over the profile's
+    tolerances), baseline at tol): see the module docstring."""
+    at_tol = baseline_error(problem, times, tol, order, truth, interpolated=interior)
     constants = [baseline_error(problem, times, t, order, truth, interpolated=interior) / t
                  for t in ode_case.profile.tolerances]
-    return max(base, tol * float(np.median(constants)))
+    return max(at_tol, tol * float(np.median(constants))), at_tol
 
 
 def _fixed_baseline(problem, times, h: float, order: int, truth: np.ndarray) -> float:
@@ -94,7 +96,8 @@ def _measure(ode_case, problem, check, times, *, tol=None, dtype=torch.float64, 
     truth, oracle_err = oracle.values[1:], float(oracle.error_estimate[1:].max())
     if claims.adaptive:
         ys = solve_problem(ode_case, problem, times, tol=tol, dtype=dtype, batch=batch)
-        base = _typical_baseline(ode_case, problem, times[1:], tol, order, truth, interior)
+        base, base_at_tol = _typical_baseline(ode_case, problem, times[1:], tol, order, truth, interior)
+        check.note(baseline_error_at_tol=base_at_tol)
         base_what = f"scipy same-order {'interpolated ' if interior else ''}baseline at tol={tol:g}"
     else:
         ode_case.skip_unless(needs_order=True)
