@@ -242,7 +242,7 @@ def spec_from_data(data: Any, default_name: str) -> TableauSpec:
         if not isinstance(P_raw, list) or not P_raw or not isinstance(P_raw[0], list) or not P_raw[0]:
             raise TableauInputError("dense.P: expected one non-empty row of theta-coefficients per stage")
         deg = len(P_raw[0])
-        P = rd.matrix(P_raw, "dense.P", [deg] * len(P_raw),
+        P = rd.matrix(P_raw, "dense.P", [deg] * (s + n_extra),
                       f"P needs {s + n_extra} rows (one per stage) of {deg} theta-coefficients")
         dense_order = _claim(dense, "order", "dense.")
     name = data.get("name", default_name)
@@ -413,15 +413,11 @@ class WeightOrder:
         return self.true == self.claimed or (self.at_least and self.claimed >= self.true)
 
 
-def _orders_needed(claimed: int | None) -> int:
-    """Orders of trees to check: to the claim + 1 (is the claim exact?), or to MAX_ORDER."""
-    return MAX_ORDER if claimed is None else min(MAX_ORDER, claimed + 1)
-
-
 def _weight_order(label: str, claimed: int | None,
                   residuals: Callable[[int], list[tuple[Tree, Any, Any]]]) -> WeightOrder:
-    """Raise the order one by one until the first failing one, and on to the claim."""
-    top = _orders_needed(claimed)
+    """Raise the order one by one until the first failing one (at most MAX_ORDER), and on to
+    the claim (so every failing tree the claim forbids is listed)."""
+    top = MAX_ORDER
     failures: dict[int, list[TreeFailure]] = {}
     true, p = None, 1
     while p <= top:
