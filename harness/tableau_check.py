@@ -614,6 +614,8 @@ def odeint(func, y0, t, *, rtol: float = 1e-7, atol: float = 1e-9, method: str |
     import reference
 
     source = os.environ.get(TABLEAU_ENV)
+    if str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))  # as in `main`: module:attribute resolves from here
     if not source:
         raise ValueError(f"${TABLEAU_ENV} is not set: it names the tableau (FILE or module:attribute)")
     tab = runnable(source)

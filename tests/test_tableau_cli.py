@@ -172,17 +172,21 @@ def test_decimal_perturbation_is_beyond_the_rounding_bound(capsys, tmp_path):
     assert rc == 1 and "true order 0" in out
 
 
-def test_stated_tolerance_of_short_decimals(tmp_path):
-    """tsit5's printed 16 digits with the tableau's stated 1e-14: order 5(4), dense 4; without
-    it, the inferred float64 bound is too tight for those digits and the check says so by
-    failing (the documented reason to state coefficient_tolerance)."""
-    data = tableau_to_data(TABLEAUS["tsit5"])
-    decimals = {k: [f"{float(Fraction(x)):.16g}" for x in data[k]] for k in ("b", "b_hat", "c")}
-    data.update(decimals)
-    data["A"] = [[f"{float(Fraction(x)):.16g}" for x in row] for row in data["A"]]
-    del data["dense"], data["c"]
+@pytest.mark.parametrize("tolerance, orders", [(None, (0, 0)), ("5e-7", (5, 4))])
+def test_short_decimals_need_their_stated_tolerance(tmp_path, tolerance, orders):
+    """tsit5 printed to 8 significant digits: its largest entries (|a_ij| up to 12.9) are then
+    rounded by up to 5e-7. Taken as float64 values (the default, delta = 2^-52 max|x| = 2.9e-15)
+    the rounding breaks even sum(b) = 1 (order 0); with the stated coefficient_tolerance 5e-7
+    every condition of orders 5(4) is within its rounding bound and order 6(5) still fails."""
+    T = TABLEAUS["tsit5"]
+    short = lambda xs: [f"{float(x):.8g}" for x in xs]  # noqa: E731
+    data = {"name": "tsit5-8-digits", "order": 5, "embedded_order": 4, "A": [short(r) for r in T.a],
+            "b": short(T.b), "b_hat": short(T.b_hat)}
+    if tolerance:
+        data["coefficient_tolerance"] = tolerance
     an = analyse(load_spec(_write(tmp_path, data)))
-    assert an["b"].true == 5 and an["b_hat"].true == 4 and an.spec.tolerance_reason == "stated in the tableau"
+    assert (an["b"].true, an["b_hat"].true) == orders
+    assert an.ok == (tolerance is not None)
 
 
 # --------------------------------------------------------------------------- bad input
