@@ -34,6 +34,8 @@ The JSON format (indices 0-based; entries are JSON numbers or strings: "1/6", "-
       "order": 4,                            optional claim for b
       "b_hat": [...],                        optional embedded weights (alias "embedded"): adaptive
       "embedded_order": 3,                   optional claim for b_hat
+      "b_hat_secondary": [...],              optional second embedded solution (DOP853's 3rd
+      "secondary_order": 3,                  order one) and its claim; needs b_hat
       "error_order": 3,                      optional (default: min of the verified orders)
       "dense": {                             optional continuous extension
         "P": [[...], ...],                   one row per stage (extra stages last), column j the
@@ -81,6 +83,7 @@ FLOAT64_ROUNDING = Fraction(1, 2 ** 52)
 _RATIONAL = re.compile(r"[+-]?\d+(/\d+)?")
 _DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _KEYS = ("name", "source", "A", "b", "c", "order", "b_hat", "embedded", "embedded_order",
+         "b_hat_secondary", "secondary_order",
          "error_order", "dense", "coefficient_tolerance")
 _DENSE_KEYS = ("P", "order", "A_extra", "c_extra")
 
@@ -105,6 +108,8 @@ class TableauSpec:
     order: int | None = None
     b_hat: tuple[Fraction, ...] | None = None
     embedded_order: int | None = None
+    b_hat_secondary: tuple[Fraction, ...] | None = None
+    secondary_order: int | None = None
     error_order: int | None = None
     P: tuple[tuple[Fraction, ...], ...] | None = None
     dense_order: int | None = None
@@ -221,6 +226,11 @@ def spec_from_data(data: Any, default_name: str) -> TableauSpec:
     bh_raw = data.get("b_hat", data.get("embedded"))
     bh_key = "b_hat" if "b_hat" in data else "embedded"
     b_hat = rd.vector(bh_raw, bh_key, s) if bh_raw is not None else None
+    b_sec = None
+    if data.get("b_hat_secondary") is not None:
+        if b_hat is None:
+            raise TableauInputError("b_hat_secondary: a second embedded solution needs b_hat")
+        b_sec = rd.vector(data["b_hat_secondary"], "b_hat_secondary", s)
     P = A_extra = c_extra = None
     dense_order = None
     dense = data.get("dense")
@@ -264,6 +274,7 @@ def spec_from_data(data: Any, default_name: str) -> TableauSpec:
     spec = TableauSpec(
         name=name.strip(), A=A, b=b, c=c if c is not None else tuple(sum(r, Fraction(0)) for r in A),
         order=_claim(data, "order"), b_hat=b_hat, embedded_order=_claim(data, "embedded_order"),
+        b_hat_secondary=b_sec, secondary_order=_claim(data, "secondary_order"),
         error_order=_claim(data, "error_order"), P=P, dense_order=dense_order, A_extra=A_extra or (),
         c_extra=c_extra if c_extra is not None else tuple(sum(r, Fraction(0)) for r in (A_extra or ())),
         coefficient_tolerance=delta, tolerance_reason=reason, source=source)
@@ -301,7 +312,8 @@ def spec_from_tableau(tab: ButcherTableau) -> TableauSpec:
     d = tab.dense
     return TableauSpec(
         name=tab.name, A=tab.a, b=tab.b, c=tab.c, order=tab.order, b_hat=tab.b_hat,
-        embedded_order=tab.embedded_order, error_order=tab.error_order,
+        embedded_order=tab.embedded_order, b_hat_secondary=tab.b_hat_secondary,
+        secondary_order=tab.secondary_order, error_order=tab.error_order,
         P=d.P if d is not None else None, dense_order=d.order if d is not None else None,
         A_extra=tuple(tuple(r) for r in d.a_extra) if d is not None else (),
         c_extra=tuple(d.c_extra) if d is not None else (),
@@ -311,13 +323,14 @@ def spec_from_tableau(tab: ButcherTableau) -> TableauSpec:
 
 
 def tableau_to_data(tab: ButcherTableau) -> dict:
-    """A `ButcherTableau` in the JSON format, every entry an exact "p/q" string (the embedded
-    secondary weights of DOP853 have no place in the format and are left out)."""
+    """A `ButcherTableau` in the JSON format, every entry an exact "p/q" string."""
     q = lambda xs: [str(x) for x in xs]  # noqa: E731
     out: dict[str, Any] = {"name": tab.name, "source": tab.source, "A": [q(r) for r in tab.a],
                            "b": q(tab.b), "c": q(tab.c), "order": tab.order}
     if tab.b_hat is not None:
         out.update(b_hat=q(tab.b_hat), embedded_order=tab.embedded_order, error_order=tab.error_order)
+    if tab.b_hat_secondary is not None:
+        out.update(b_hat_secondary=q(tab.b_hat_secondary), secondary_order=tab.secondary_order)
     if tab.dense is not None:
         out["dense"] = {"P": [q(r) for r in tab.dense.P], "order": tab.dense.order}
         if tab.dense.c_extra:
@@ -472,6 +485,9 @@ def analyse(spec: TableauSpec) -> Analysis:
     orders = [_weight_order("b", spec.order, _b_conditions(spec.A, spec.b, delta))]
     if spec.b_hat is not None:
         orders.append(_weight_order("b_hat", spec.embedded_order, _b_conditions(spec.A, spec.b_hat, delta)))
+    if spec.b_hat_secondary is not None:
+        orders.append(_weight_order("b_hat_secondary", spec.secondary_order,
+                                    _b_conditions(spec.A, spec.b_hat_secondary, delta)))
     if spec.P is not None:
         orders.append(_weight_order("dense", spec.dense_order,
                                     _dense_conditions(spec.extended_A(), spec.P, delta)))
@@ -510,7 +526,7 @@ def _paren(e: str) -> str:
 
 def _condition(f: TreeFailure, label: str) -> str:
     """The condition of the failing tree, e.g. ``b.(c*Ac) = 1/8`` or ``b(theta).c = theta^2/2``."""
-    lhs = "b" if label == "b" else ("b_hat" if label == "b_hat" else "b(theta)")
+    lhs = "b(theta)" if label == "dense" else label
     t = f.tree
     rhs = "1" if label != "dense" else ("theta" if t.order == 1 else f"theta^{t.order}")
     if t.density != 1:
@@ -581,6 +597,7 @@ def build_tableau(an: Analysis) -> ButcherTableau:
     if p < 1:
         raise TableauError(f"b has order 0 (sum(b) != 1): not a consistent method")
     q = _verified(an["b_hat"]) if spec.b_hat is not None else None
+    sec = _verified(an["b_hat_secondary"]) if spec.b_hat_secondary is not None else None
     dense = None
     if spec.P is not None and _verified(an["dense"]) >= 1:
         dense = DenseOutput(P=spec.P, order=_verified(an["dense"]), source=spec.source or spec.name,
@@ -589,9 +606,21 @@ def build_tableau(an: Analysis) -> ButcherTableau:
     fsal = bool(spec.stages > 1 and spec.c[-1] == 1 and spec.A[-1] == spec.b)
     return ButcherTableau(
         name=spec.name, c=spec.c, a=spec.A, b=spec.b, order=p, source=spec.source or spec.name,
-        b_hat=spec.b_hat, embedded_order=q,
-        error_order=(spec.error_order or min(p, q)) if q is not None else None,
+        b_hat=spec.b_hat, embedded_order=q, b_hat_secondary=spec.b_hat_secondary,
+        secondary_order=sec,
+        error_order=(spec.error_order or _error_order(p, q, sec)) if q is not None else None,
         fsal=fsal, dense=dense, coefficient_tolerance=2 * (k + 1) * spec.coefficient_tolerance)
+
+
+def _error_order(p: int, q: int, secondary: int | None) -> int:
+    """q_err such that the controller's error estimate behaves like h^(q_err + 1).
+
+    One embedded solution of order q: y_1 - y_hat_1 = O(h^(min(p, q) + 1)). With a secondary one
+    of order q2 the controller combines err^2 / sqrt(err^2 + 0.01 err2^2) (Hairer's DOP853,
+    reference.step_control) ~ h^(2 (q + 1) - (q2 + 1)) when q2 < q (the denominator is then
+    ~ 0.1 err2), so q_err = 2 q - q2 (DOP853: 2*5 - 3 = 7); when q2 >= q it is ~ err, q_err = q."""
+    q_err = min(p, q)
+    return q_err if secondary is None else min(p, max(q_err, 2 * q_err - secondary))
 
 
 def claims_of(tab: ButcherTableau) -> dict[str, Any]:

@@ -50,6 +50,8 @@ def _true_orders(tab) -> dict[str, int]:
     out = {"b": tab.order}
     if tab.b_hat is not None:
         out["b_hat"] = tab.embedded_order
+    if tab.b_hat_secondary is not None:
+        out["b_hat_secondary"] = tab.secondary_order
     if tab.dense is not None:
         out["dense"] = tab.dense.order
     return out
@@ -352,3 +354,15 @@ def test_convergence_suite_fails_a_tableau_without_an_error_estimate(tmp_path):
     assert "order conditions: OK" in r.stdout
     assert r.returncode == 1, r.stdout + r.stderr
     assert "FAIL     convergence_order.test_tolerance_proportionality_bound" in r.stdout
+
+
+def test_error_order_defaults_from_the_verified_orders(tmp_path):
+    """Without error_order: min(p, q) for one embedded solution (dopri5: 4), 2q - q2 for Hairer's
+    combined estimate with a secondary one (dop853: 2*5 - 3 = 7, its published value)."""
+    from harness.tableau_check import build_tableau
+
+    for name in ("bosh3", "dopri5", "tsit5", "dop853"):
+        data = tableau_to_data(TABLEAUS[name])
+        del data["error_order"]
+        tab = build_tableau(analyse(load_spec(_write(tmp_path, data))))
+        assert tab.error_order == TABLEAUS[name].error_order, name
