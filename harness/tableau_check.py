@@ -72,6 +72,7 @@ from typing import Any, Callable, Sequence
 from reference.order_conditions import (TREE_COUNTS, Tree, continuous_order_residuals,
                                         continuous_residual_bounds, order_residuals, residual_bounds,
                                         trees_of_order)
+from reference.order_conditions import Matrix
 from reference.tableau import ButcherTableau, DenseOutput, TableauError
 
 TABLEAU_ENV = "ODE_HARNESS_TABLEAU"
@@ -218,7 +219,8 @@ def spec_from_data(data: Any, default_name: str) -> TableauSpec:
     rd = _Reader()
     A_raw = data["A"]
     if not isinstance(A_raw, list) or not A_raw:
-        raise TableauInputError(f"A: expected a non-empty square list of rows, got {json.dumps(A_raw, default=str)[:60]}")
+        raise TableauInputError("A: expected a non-empty square list of rows, got "
+                                f"{json.dumps(A_raw, default=str)[:60]}")
     s = len(A_raw)
     A = rd.matrix(A_raw, "A", [s] * s, f"A must be square ({s} x {s})")
     b = rd.vector(data["b"], "b", s)
@@ -236,7 +238,8 @@ def spec_from_data(data: Any, default_name: str) -> TableauSpec:
     dense = data.get("dense")
     if dense is not None:
         if not isinstance(dense, dict):
-            raise TableauInputError(f"dense: expected an object with the key P, got {json.dumps(dense, default=str)[:60]}")
+            raise TableauInputError("dense: expected an object with the key P, got "
+                                    f"{json.dumps(dense, default=str)[:60]}")
         unknown = sorted(set(dense) - set(_DENSE_KEYS))
         if unknown:
             raise TableauInputError(f"dense.{unknown[0]}: unknown key; valid keys: {', '.join(_DENSE_KEYS)}")
@@ -359,7 +362,8 @@ def load_spec(source: str) -> TableauSpec:
         try:
             data = json.loads(text, parse_float=_Decimal, parse_constant=lambda c: c)
         except json.JSONDecodeError as exc:
-            raise TableauInputError(f"{source}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+            raise TableauInputError(f"{source}: not valid JSON: {exc.msg} at line {exc.lineno} "
+                                    f"column {exc.colno}") from None
         return spec_from_data(data, path.stem)
     obj = _import_attribute(source)
     if isinstance(obj, ButcherTableau):
@@ -426,8 +430,11 @@ class WeightOrder:
         return self.true == self.claimed or (self.at_least and self.claimed >= self.true)
 
 
+Conditions = Callable[[int], list[TreeFailure | None]]  # order p -> a failure or None per tree of order p
+
+
 def _weight_order(label: str, claimed: int | None,
-                  residuals: Callable[[int], list[tuple[Tree, Any, Any]]]) -> WeightOrder:
+                  residuals: Conditions) -> WeightOrder:
     """Raise the order one by one until the first failing one (at most MAX_ORDER), and on to
     the claim (so every failing tree the claim forbids is listed)."""
     top = MAX_ORDER
@@ -446,16 +453,19 @@ def _weight_order(label: str, claimed: int | None,
     return WeightOrder(label, claimed, checked if true is None else true, checked, failures)
 
 
-def _b_conditions(A, w, delta: Fraction) -> Callable[[int], list]:
-    def at(p: int) -> list:
+def _b_conditions(A: Matrix, w: Sequence[Fraction], delta: Fraction) -> Conditions:
+    """sum_i w_i Phi_i(t) = 1/gamma(t) within the rounding bound B(t) (HNW I, Theorem 2.13)."""
+    def at(p: int) -> list[TreeFailure | None]:
         res = [(t, r) for t, r in order_residuals(A, w, p) if t.order == p]
         bds = [bd for t, bd in residual_bounds(A, w, delta, p) if t.order == p]
         return [TreeFailure(t, r, bd) if abs(r) > bd else None for (t, r), bd in zip(res, bds)]
     return at
 
 
-def _dense_conditions(A, P, delta: Fraction) -> Callable[[int], list]:
-    def at(p: int) -> list:
+def _dense_conditions(A: Matrix, P: Matrix, delta: Fraction) -> Conditions:
+    """sum_i b_i(theta) Phi_i(t) = theta^rho(t)/gamma(t) per theta-coefficient (HNW I, eq. (6.7));
+    a tree fails on its worst coefficient (the largest excess over its bound)."""
+    def at(p: int) -> list[TreeFailure | None]:
         res = [(t, r) for t, r in continuous_order_residuals(A, P, p) if t.order == p]
         bds = [bd for t, bd in continuous_residual_bounds(A, P, delta, p) if t.order == p]
         out = []

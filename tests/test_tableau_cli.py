@@ -150,6 +150,27 @@ def test_dopri5_a53_off_names_the_failing_trees(capsys, tmp_path):
     assert "order 5: 9 of 9 conditions fail (the claim needs them)" in out
 
 
+def test_dopri5_dense_output_off_names_the_failing_tree(capsys, tmp_path):
+    """b_1(theta) += e (theta^2 - theta^3), b_3(theta) -= the same, e = 1e-3: b_i(1) and
+    sum_i b_i(theta) = theta are kept, so b, b_hat and the order-1 dense condition hold; by hand
+    the tree [t] gets sum_i db_i(theta) c_i = e (theta^2 - theta^3) (c_1 - c_3) = -3e-4 theta^2
+    + 3e-4 theta^3, and the dense output drops from order 4 to 1."""
+    data = tableau_to_data(TABLEAUS["dopri5"])
+    P = [[Fraction(x) for x in row] for row in data["dense"]["P"]]
+    e = Fraction(1, 1000)
+    P[0][1] += e
+    P[0][2] -= e
+    P[2][1] -= e
+    P[2][2] += e
+    data["dense"]["P"] = [[str(x) for x in row] for row in P]
+    rc, out, _ = _run(capsys, _write(tmp_path, data), "--no-convergence")
+    assert rc == 1
+    assert "b      true order 5; claimed 5: ok" in out and "b_hat  true order 4; claimed 4: ok" in out
+    assert "dense  true order 1; claimed 4: FAILS (lower than claimed)" in out
+    line = next(ln for ln in out.splitlines() if "tree [t] " in ln)
+    assert "b(theta).c = theta^2/2" in line and "residual -3.000e-04 (theta^2 coefficient)" in line
+
+
 def test_keeping_c_while_changing_a_is_bad_input(capsys, tmp_path):
     A = [[0, 0, 0, 0], ["1/2", 0, 0, 0], [0, "1/2", 0, 0], [0, 0, "1001/1000", 0]]
     rc, _, err = _run(capsys, _write(tmp_path, _rk4(A=A)), "--no-convergence")
@@ -193,7 +214,8 @@ def test_short_decimals_need_their_stated_tolerance(tmp_path, tolerance, orders)
 
 # --------------------------------------------------------------------------- bad input
 BAD_INPUTS = [
-    (_rk4(A=[[0, 0, 0], ["1/2", 0, 0, 0], [0, "1/2", 0, 0], [0, 0, 1, 0]]), "A[0]: 3 entries, A must be square (4 x 4)"),
+    (_rk4(A=[[0, 0, 0], ["1/2", 0, 0, 0], [0, "1/2", 0, 0], [0, 0, 1, 0]]),
+     "A[0]: 3 entries, A must be square (4 x 4)"),
     (_rk4(A=[[0, 0, 0, 0], ["1/2", 0, 0, 0], [0, "x", 0, 0], [0, 0, 1, 0]]), "A[2][1]: not a number: 'x'"),
     (_rk4(A=[[0, 0, 0, 0], ["1/2", 0, 0, 0], [0, "1/2", 0, 0], [0, 0, True, 0]]), "A[3][2]: not a number: true"),
     (_rk4(A=[[0, 0, 0, 0], ["1/2", 0, 0, 0], [0, "1/2", 0, 0], [0, 0, None, 0]]), "A[3][2]: not a number: null"),
@@ -224,7 +246,8 @@ BAD_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize("data, message", BAD_INPUTS, ids=[m.split(":")[0] + f"-{i}" for i, (_, m) in enumerate(BAD_INPUTS)])
+@pytest.mark.parametrize("data, message", BAD_INPUTS,
+                         ids=[m.split(":")[0] + f"-{i}" for i, (_, m) in enumerate(BAD_INPUTS)])
 def test_bad_input_exits_2_naming_the_entry(capsys, tmp_path, data, message):
     rc, out, err = _run(capsys, _write(tmp_path, data), "--no-convergence")
     assert rc == 2, out + err
