@@ -677,6 +677,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--all-trees", action="store_true", help="list every failing tree")
     p.add_argument("--profile", metavar="NAME", default="quick", help="profile of the convergence run (default quick)")
     p.add_argument("--jobs", "-j", metavar="N", help="worker processes of the convergence run")
+    p.add_argument("--select", metavar="EXPR", help="only the convergence checks matching this pytest -k "
+                   "expression (e.g. tolerance_proportionality)")
     p.add_argument("--results", metavar="FILE", help="results file of the convergence run "
                    "(default reports/results.jsonl)")
     return p
@@ -687,7 +689,8 @@ def _convergence(source: str, tab: ButcherTableau, ns: argparse.Namespace, out) 
 
     path = Path(source).expanduser()
     os.environ[TABLEAU_ENV] = str(path.resolve()) if path.is_file() else source
-    argv = [f"{__name__}:odeint", "--method", tab.name, "--select", "test_convergence_order",
+    argv = [f"{__name__}:odeint", "--method", tab.name, "--select",
+            "test_convergence_order" + (f" and ({ns.select})" if ns.select else ""),
             "--profile", ns.profile, "--config", os.devnull]
     for k, v in claims_of(tab).items():
         argv += ["--claim", f"{k}={str(v).lower()}"]

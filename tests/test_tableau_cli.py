@@ -368,12 +368,12 @@ def test_convergence_suite_runs_on_a_json_tableau(tmp_path):
 def test_convergence_suite_fails_a_tableau_without_an_error_estimate(tmp_path):
     """Seeded bug the order conditions cannot see: dopri5 with b_hat = b has orders 5(5) and
     a zero error estimate, so the controller grows the step regardless of the tolerance; the
-    adaptive convergence checks fail (tolerance proportionality: error ~470 tolerance units
-    against the bound 5) and the command exits 1."""
+    adaptive convergence checks fail (tolerance proportionality, the one selected to keep the
+    run short: error ~470 tolerance units against the bound 5) and the command exits 1."""
     data = tableau_to_data(TABLEAUS["dopri5"])
     data.update(name="dopri5-no-error", b_hat=data["b"])
     del data["embedded_order"], data["error_order"], data["dense"]
-    r = _cli(tmp_path, _write(tmp_path, data))
+    r = _cli(tmp_path, _write(tmp_path, data), "--select", "tolerance_proportionality")
     assert "order conditions: OK" in r.stdout
     assert r.returncode == 1, r.stdout + r.stderr
     assert "FAIL     convergence_order.test_tolerance_proportionality_bound" in r.stdout
