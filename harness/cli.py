@@ -143,6 +143,7 @@ commands:
   check IMPL [IMPL ...] [options]   run the verification suites on implementations under test
   report ...                        build the HTML report of a results file
   compare ...                       compare two results files
+  tableau FILE [options]            check a Butcher tableau's order (JSON or module:attribute)
 
 '{PROG} COMMAND --help' describes a command. Exit status: 0 success, 1 a check failed,
 errored or timed out, 2 usage or configuration error.
@@ -900,6 +901,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _delegate("main_report", rest)
         if cmd == "compare":
             return _delegate("main_compare", rest)
+        if cmd == "tableau":
+            return importlib.import_module("harness.tableau_check").main(rest)
         raise UsageError(f"unknown command {cmd!r}; commands: check, report, compare")
     except UsageError as exc:
         msg = " ".join(str(exc).split())

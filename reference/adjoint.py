@@ -1,6 +1,7 @@
 """Reference adjoints: gradients of an ODE solve without backprop through the forward steps.
 
-Two strategies, separate from the solvers (any method of `reference.TABLEAUS` works with both):
+Two strategies, separate from the solvers (any method of `reference.TABLEAUS`, or a user's
+`ButcherTableau`, works with both):
 
 ``backsolve``
     Chen, Rubanova, Bettencourt, Duvenaud, "Neural Ordinary Differential Equations", NeurIPS 2018,
@@ -28,12 +29,11 @@ from typing import Any, Callable, Sequence, Union
 import torch
 from torch import nn
 
-from .integrate import (TupleState, Trajectory, _Field, _validate_tensor_state, solve, step_output,
-                        validate_method, validate_times)
+from .integrate import (Method, TupleState, Trajectory, _Field, _validate_tensor_state, resolve_method,
+                        solve, step_output, validate_method, validate_times)
 from .rk_step import RKStepper
 from .stats import AdjointStats, _record_adjoint
 from .step_control import rms_norm
-from .tableaus import TABLEAUS
 
 STRATEGIES = ("backsolve", "checkpoint")
 NORMS = ("mixed", "seminorm")
@@ -47,10 +47,10 @@ class _Config:
 
 
 def odeint_adjoint(func: Callable, y0: Union[torch.Tensor, tuple[torch.Tensor, ...]], t: torch.Tensor, *,
-                   rtol: float = 1e-7, atol: float = 1e-9, method: str = "dopri5",
+                   rtol: float = 1e-7, atol: float = 1e-9, method: Method = "dopri5",
                    options: dict | None = None, adjoint_params: Sequence[torch.Tensor] | None = None,
                    adjoint_rtol: float | None = None, adjoint_atol: float | None = None,
-                   adjoint_method: str | None = None, adjoint_options: dict | None = None,
+                   adjoint_method: Method | None = None, adjoint_options: dict | None = None,
                    strategy: str = "backsolve") -> Union[torch.Tensor, tuple[torch.Tensor, ...]]:
     """`reference.odeint` whose backward pass is an adjoint (torchdiffeq's `odeint_adjoint` API).
 
@@ -173,7 +173,7 @@ def _backsolve_backward(cfg: _Config, ys: torch.Tensor, grad_ys: torch.Tensor, n
     aug = _Augmented(cfg.func, cfg.params, shape, dtype, cfg.norm)
     stats = AdjointStats(strategy="backsolve", forward=cfg.forward_stats)
     f = _Field(cfg.func, dtype, device, shape)  # evaluations for the t-gradients
-    opts = dict(cfg.adj_opts, norm=aug.norm) if TABLEAUS[cfg.adj_method].adaptive else cfg.adj_opts
+    opts = dict(cfg.adj_opts, norm=aug.norm) if resolve_method(cfg.adj_method).adaptive else cfg.adj_opts
     adj_y = grad_ys[-1]
     adj_p = [torch.zeros_like(p) for p in cfg.params]
     adj_t = torch.zeros(N, dtype=torch.float64, device=device)
@@ -199,7 +199,7 @@ def _backsolve_backward(cfg: _Config, ys: torch.Tensor, grad_ys: torch.Tensor, n
 def _checkpoint_backward(cfg: _Config, records, t: torch.Tensor, states: torch.Tensor,
                          grad_ys: torch.Tensor, need_t: bool):
     y_shape, dtype, device = grad_ys.shape[1:], grad_ys.dtype, grad_ys.device
-    stepper = RKStepper(TABLEAUS[cfg.method])
+    stepper = RKStepper(resolve_method(cfg.method))
     f = _Field(cfg.func, dtype, device, y_shape)
     tt = t.detach().to(device=device, dtype=torch.float64).requires_grad_(need_t)
     T = tt.__getitem__ if need_t else cfg.times.__getitem__

@@ -11,7 +11,13 @@ output's theta = (T(i) - start) / h.
 Fixed-step methods integrate each interval [t_i, t_{i+1}] separately with steps of size h and
 shorten the last one to land exactly on t_{i+1}. Adaptive methods step freely inside (t_0, t_N),
 evaluate interior output times with the method's continuous extension, and clip the final step
-onto t_N (stretching it by up to 1 % rather than leaving a sliver, as dopri5.f does).
+onto t_N (stretching it by up to 1 % rather than leaving a sliver, as dopri5.f does). An adaptive
+tableau without a continuous extension (a user's `ButcherTableau` with ``b_hat`` and no
+``dense``) clips its steps onto every output time instead, so each output is a step end.
+
+The method is a name of `reference.TABLEAUS` or a `ButcherTableau` itself (scipy's idiom of
+passing the method as an object, `solve_ivp(method=OdeSolver subclass)`): fixed-step when it has
+no embedded weights ``b_hat``, adaptive when it has.
 """
 
 from __future__ import annotations
@@ -26,7 +32,10 @@ from .errors import StepSizeUnderflowError, TooManyStepsError
 from .rk_step import RKStepper, Step, Time
 from .stats import SolveStats, _record_forward
 from .step_control import Controller, Norm, error_ratio, initial_step, rms_norm
+from .tableau import ButcherTableau
 from .tableaus import TABLEAUS
+
+Method = Union[str, ButcherTableau]
 
 _EPS = 2.220446049250313e-16  # float64 machine epsilon: time is always kept in float64
 
@@ -171,6 +180,9 @@ def _solve_adaptive(f: _Field, stepper: RKStepper, y0: torch.Tensor, times: list
     stats.initial_step = h_abs
     ys, i_next = [y0], 1
     while i_next < N:
+        # the output time the step may be clipped onto: t_N, or the next output time when the
+        # method has no continuous extension to evaluate interior times with
+        land = N - 1 if tab.dense is not None else i_next
         t_f = times[0] + offset
         if stats.n_attempted >= max_steps:
             raise TooManyStepsError(t_f, direction * h_abs, max_steps)
@@ -178,11 +190,11 @@ def _solve_adaptive(f: _Field, stepper: RKStepper, y0: torch.Tensor, times: list
             why = (f"below min_step = {min_step!r}" if h_abs < min_step
                    else "t + dt == t in float64")
             raise StepSizeUnderflowError(t_f, direction * h_abs, why)
-        # Land exactly on t_N, stretching the step by up to 1 % rather than leaving a sliver.
-        clip = N - 1 if direction * (t_f + 1.01 * direction * h_abs - t_end) >= 0 else None
+        # Land exactly on t_land, stretching the step by up to 1 % rather than leaving a sliver.
+        clip = land if direction * (t_f + 1.01 * direction * h_abs - times[land]) >= 0 else None
         rec = StepRecord(anchor=0, offset=offset, h=direction * h_abs, clip=clip)
         step = stepper.step(f, rec.start(T), y, rec.size(T), k1)
-        h_attempt = abs(t_end - t_f) if clip is not None else h_abs
+        h_attempt = abs(times[land] - t_f) if clip is not None else h_abs
         err = error_ratio(step, rtol, atol, norm)
         factor = ctrl.factor(err)
         if not err <= 1.0:  # also rejects a non-finite error estimate
@@ -190,7 +202,7 @@ def _solve_adaptive(f: _Field, stepper: RKStepper, y0: torch.Tensor, times: list
             h_abs = h_attempt * factor
             continue
         stats.n_accepted += 1
-        t_new = t_end if clip is not None else t_f + direction * h_abs
+        t_new = times[land] if clip is not None else t_f + direction * h_abs
         while i_next < N and direction * (times[i_next] - t_new) <= 0:
             rec.outputs.append(i_next)
             ys.append(step_output(stepper, f, step, rec, i_next, T))
@@ -237,16 +249,27 @@ def validate_times(t: Any) -> tuple[torch.Tensor, list[float]]:
     return t, times
 
 
-def validate_method(method: str, options: dict | None, rtol: Any, atol: Any) -> tuple[dict, float, float]:
+def resolve_method(method: Method) -> ButcherTableau:
+    """The tableau of `method`: a name of `reference.TABLEAUS` (looked up at call time) or a
+    `ButcherTableau` (whose construction has already checked its consistency)."""
+    if isinstance(method, ButcherTableau):
+        return method
     if not isinstance(method, str) or method not in TABLEAUS:
-        raise ValueError(f"unknown method {method!r}; valid methods: {', '.join(sorted(TABLEAUS))}")
+        raise ValueError(f"unknown method {method!r}; valid methods: {', '.join(sorted(TABLEAUS))}, "
+                         "or a reference.ButcherTableau")
+    return TABLEAUS[method]
+
+
+def validate_method(method: Method, options: dict | None, rtol: Any, atol: Any) -> tuple[dict, float, float]:
+    tab = resolve_method(method)
+    method = tab.name
     opts = dict(options or {})
-    valid = ADAPTIVE_OPTIONS if TABLEAUS[method].adaptive else FIXED_OPTIONS
+    valid = ADAPTIVE_OPTIONS if tab.adaptive else FIXED_OPTIONS
     unknown = sorted(set(opts) - set(valid))
     if unknown:
         raise ValueError(f"unknown option(s) {unknown} for method {method!r}; valid options: {', '.join(valid)}")
     rtol, atol = _tolerance("rtol", rtol), _tolerance("atol", atol)
-    if TABLEAUS[method].adaptive:
+    if tab.adaptive:
         if rtol == 0 and atol == 0:
             raise ValueError("rtol and atol are both 0: the error test could never pass")
         for key in ("first_step", "max_step", "min_step"):
@@ -313,21 +336,22 @@ class TupleState:
 
 # --------------------------------------------------------------------------- the solve
 def solve(func: Callable, y0: torch.Tensor, t: torch.Tensor, times: list[float], *, rtol: float,
-          atol: float, method: str, opts: dict, track_t: bool,
+          atol: float, method: Method, opts: dict, track_t: bool,
           trajectory: Trajectory | None = None, record: bool = True) -> tuple[torch.Tensor, SolveStats]:
     """Integrate a validated single-tensor problem; returns (solution (len(t), *y0.shape), stats)."""
-    stats = SolveStats(method=method)
+    tab = resolve_method(method)
+    stats = SolveStats(method=tab.name)
     f = _Field(func, y0.dtype, y0.device, y0.shape)
     if track_t:
         tt = t.to(device=y0.device, dtype=torch.float64)
         T = tt.__getitem__
     else:
         T = times.__getitem__
-    stepper = RKStepper(TABLEAUS[method])
+    stepper = RKStepper(tab)
     try:
         if len(times) == 1:
             ys = [y0]
-        elif TABLEAUS[method].adaptive:
+        elif tab.adaptive:
             ys = _solve_adaptive(f, stepper, y0, times, T, rtol, atol, opts, stats, trajectory)
         else:
             ys = _solve_fixed(f, stepper, y0, times, T, opts, stats, trajectory)
@@ -339,14 +363,15 @@ def solve(func: Callable, y0: torch.Tensor, t: torch.Tensor, times: list[float],
 
 
 def odeint(func: Callable, y0: Union[torch.Tensor, tuple[torch.Tensor, ...]], t: torch.Tensor, *,
-           rtol: float = 1e-7, atol: float = 1e-9, method: str = "dopri5",
+           rtol: float = 1e-7, atol: float = 1e-9, method: Method = "dopri5",
            options: dict | None = None) -> Union[torch.Tensor, tuple[torch.Tensor, ...]]:
     """Solve dy/dt = func(t, y), y(t[0]) = y0, and return y at every time in t.
 
     Same API as torchdiffeq's `odeint`: the result has shape (len(t), *y0.shape) (a tuple of such
     tensors for a tuple state); t strictly increasing or strictly decreasing; any batch shape;
     float32 or float64 state (time always float64); CPU or CUDA. Gradients flow by backprop
-    through the steps to y0, t and any tensor func uses. Methods: `reference.TABLEAUS`; fixed-step
+    through the steps to y0, t and any tensor func uses. Methods: a name of `reference.TABLEAUS`
+    or a `reference.ButcherTableau` (adaptive when it has embedded weights ``b_hat``); fixed-step
     ones need ``options={"step_size": h}``. After the call, `reference.last_stats()` gives NFE and
     accepted/rejected steps.
     """

@@ -302,8 +302,11 @@ def extended_matrix(tableau: ButcherTableau) -> ExactMatrix:
 
 def _dense_columns(tableau: ButcherTableau) -> list[tuple[Fraction, ...]]:
     """Column j of P: the weights multiplying theta^(j+1)."""
-    P = tableau.dense.P
-    return [tuple(row[j] for row in P) for j in range(len(P[0]))]
+    return _columns(tableau.dense.P)
+
+
+def _columns(P: Matrix) -> list[tuple[Fraction, ...]]:
+    return [tuple(Fraction(row[j]) for row in P) for j in range(len(P[0]))]
 
 
 def dense_order_residuals(tableau: ButcherTableau,
@@ -311,8 +314,16 @@ def dense_order_residuals(tableau: ButcherTableau,
     """[(t, r)] with r[j] the coefficient of theta^(j+1) in
     sum_i b_i(theta) Phi_i(t) - theta^rho(t)/gamma(t) over the extended stages
     (HNW I, sec. II.6, eq. (6.7)); r has max(deg P, rho(t)) entries."""
-    table = _table(extended_matrix(tableau))
-    cols = [_int_vector(col) for col in _dense_columns(tableau)]
+    return continuous_order_residuals(extended_matrix(tableau), tableau.dense.P, max_order)
+
+
+def continuous_order_residuals(A: Matrix, P: Matrix,
+                               max_order: int) -> list[tuple[Tree, tuple[Fraction, ...]]]:
+    """`dense_order_residuals` for a coefficient matrix A over all stages (extra stages
+    included, square and lower triangular) and stage polynomials P (one row per stage, column j
+    the coefficient of theta^(j+1)), given as data rather than as a `ButcherTableau`."""
+    table = _table(_as_matrix(A))
+    cols = [_int_vector(col) for col in _columns(P)]
     out = []
     for t in rooted_trees(max_order):
         n = max(len(cols), t.order)
@@ -329,12 +340,18 @@ def dense_residual_bounds(tableau: ButcherTableau, max_order: int,
     with each column of P playing the part of b."""
     delta = Fraction(tableau.coefficient_tolerance if coefficient_tolerance is None
                      else coefficient_tolerance)
-    cols = _dense_columns(tableau)
+    return continuous_residual_bounds(extended_matrix(tableau), tableau.dense.P, delta, max_order)
+
+
+def continuous_residual_bounds(A: Matrix, P: Matrix, coefficient_tolerance: Fraction,
+                               max_order: int) -> list[tuple[Tree, tuple[Fraction, ...]]]:
+    """`dense_residual_bounds` for A and P given as data (see `continuous_order_residuals`)."""
+    delta = Fraction(coefficient_tolerance)
+    cols = _columns(P)
     trees = rooted_trees(max_order)
     if not delta:
         return [(t, (_ZERO,) * max(len(cols), t.order)) for t in trees]
-    A = extended_matrix(tableau)
-    bounds = [_bounder(col, A, delta) for col in cols]
+    bounds = [_bounder(col, _as_matrix(A), delta) for col in cols]
     out = []
     for t in trees:
         n = max(len(cols), t.order)
