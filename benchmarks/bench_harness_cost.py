@@ -2,7 +2,7 @@
 """The harness's own cost: where the wall time of an `ode-harness check` run goes.
 
     python benchmarks/bench_harness_cost.py [IMPL ...] [--method M ...] [--profiles quick standard]
-                                            [--jobs N] [--select EXPR] [--cprofile N] [--json FILE]
+                                            [--jobs N] [--select EXPR] [--top N] [--json FILE]
 
 Not a unit test: it runs the real command (`python -m harness check`, this checkout's code) and
 prints, per profile, the wall time and its shares:
@@ -31,17 +31,18 @@ Absolute times depend on the machine and on what else runs on it (this project's
 shared by several processes on 2 cores): compare the shares, which contention scales alike, and
 the NFE-free counts (checks, IUT calls, oracle calls) that do not depend on it at all.
 
---cprofile N also runs the warm selection once in one process (pytest without xdist) under
-cProfile and prints the N functions with the most own time, and own time by package.
+It also prints the harness's own time (checks' durations less iut and oracle) by suite and the
+--top N checks with the most, and the CPU seconds of the pieces of a start-up (a bare
+interpreter, importing torch, importing a worker's modules, a worker's collection). (cProfile is
+no help here: hypothesis installs its own sys.setprofile hook during the property checks.)
 """
 
 from __future__ import annotations
 
 import argparse
-import cProfile
 import json
 import os
-import pstats
+import resource
 import subprocess
 import sys
 import tempfile
@@ -57,9 +58,15 @@ from harness.results import load_records  # noqa: E402
 NO_CHECK = "__no_check_has_this_name__"
 
 
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 @dataclass
 class RunCost:
     wall_s: float
+    cpu_s: float  # user + sys of the run's processes (controller and workers)
     exit_code: int
     checks: int
     durations_s: float
@@ -67,6 +74,8 @@ class RunCost:
     oracle_s: float
     iut_calls: int
     oracle_calls: int
+    iut_cpu_s: float
+    oracle_cpu_s: float
     verdicts: dict
 
 
@@ -90,10 +99,10 @@ def _check_cmd(args: argparse.Namespace, profile: str, results: Path, select: st
 
 def run(args: argparse.Namespace, profile: str, cache: Path, work: Path, select: str | None) -> RunCost:
     results = work / "results.jsonl"
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), _children_cpu()
     proc = subprocess.run(_check_cmd(args, profile, results, select), cwd=work, env=_env(cache),
                           capture_output=True, text=True)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, _children_cpu() - cpu0
     recs = load_records(results, missing_ok=True).records if results.exists() else []
     t_in = [r.extra.get("time_in") or {} for r in recs]
     verdicts: dict[str, int] = {}
@@ -101,9 +110,10 @@ def run(args: argparse.Namespace, profile: str, cache: Path, work: Path, select:
         verdicts[r.verdict.value] = verdicts.get(r.verdict.value, 0) + 1
     if proc.returncode not in (0, 1, 2):
         print(proc.stdout[-2000:], proc.stderr[-2000:], file=sys.stderr)
-    return RunCost(wall, proc.returncode, len(recs), sum(r.duration_s or 0.0 for r in recs),
+    return RunCost(wall, cpu, proc.returncode, len(recs), sum(r.duration_s or 0.0 for r in recs),
                    sum(x.get("iut_s", 0.0) for x in t_in), sum(x.get("oracle_s", 0.0) for x in t_in),
                    sum(int(x.get("iut_calls", 0)) for x in t_in), sum(int(x.get("oracle_calls", 0)) for x in t_in),
+                   sum(x.get("iut_cpu_s", 0.0) for x in t_in), sum(x.get("oracle_cpu_s", 0.0) for x in t_in),
                    verdicts)
 
 
@@ -118,61 +128,54 @@ def shares(startup: RunCost, cold: RunCost, warm: RunCost, jobs: int) -> dict[st
         "between_checks": (w - startup.wall_s - busy) / w,
     }
     out["overhead"] = 1.0 - out["iut"] - out["oracle_warm"]
+    # the same by CPU seconds (steady under contention): of all CPU the run's processes used
+    if warm.cpu_s > 0:
+        out["cpu_iut"] = warm.iut_cpu_s / warm.cpu_s
+        out["cpu_oracle_warm"] = warm.oracle_cpu_s / warm.cpu_s
+        out["cpu_startup_collection"] = startup.cpu_s / warm.cpu_s
+        out["cpu_overhead"] = 1.0 - out["cpu_iut"] - out["cpu_oracle_warm"]
     out["cold_over_warm_wall"] = cold.wall_s / w
     out["oracle_cold_over_warm"] = cold.oracle_s / warm.oracle_s if warm.oracle_s > 0 else float("nan")
     return out
 
 
-_PACKAGES = (("reference", f"{ROOT}/reference/"), ("harness", f"{ROOT}/harness/"), ("suites", f"{ROOT}/suites/"),
-             ("torch", "/torch/"), ("torchdiffeq", "/torchdiffeq/"), ("scipy", "/scipy/"), ("numpy", "/numpy/"),
-             ("hypothesis", "/hypothesis/"), ("pytest", "/_pytest/"), ("pluggy", "/pluggy/"),
-             ("matplotlib", "/matplotlib/"))
-
-
-def _package(filename: str) -> str:
-    for name, marker in _PACKAGES:
-        if marker in filename:
-            return name
-    return "builtins" if filename.startswith("~") or filename.startswith("<") else "other"
-
-
-def profile_run(args: argparse.Namespace, profile: str, cache: Path, work: Path, top: int) -> dict:
-    """The selection once, serially, in this process under cProfile: own time by package and the
-    functions with the most own time."""
-    import pytest
-
-    os.environ["ODE_HARNESS_CACHE"] = str(cache)
-    os.environ.setdefault("HYPOTHESIS_PROFILE", "ci")
-    from harness.cli import _PLUGINS
-
-    # as `ode-harness check` runs pytest: plugins named, not discovered (harness/cli.py)
-    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    pargs = [str(ROOT / "suites"), "-c", os.devnull, "--rootdir", str(ROOT), "-q", "-p", "no:cacheprovider",
-             *[a for p in _PLUGINS if p != "xdist.plugin" for a in ("-p", p)],
-             "--ode-profile", profile, "--ode-results", str(work / "prof.jsonl")]
-    for i in args.impls:
-        pargs += ["--ode-impl", i]
-    for m in args.method:
-        pargs += ["--ode-method", m]
-    if args.select:
-        pargs += ["-k", args.select]
-    prof = cProfile.Profile()
-    start = time.perf_counter()
-    prof.enable()
-    pytest.main(pargs)
-    prof.disable()
-    wall = time.perf_counter() - start
-    st = pstats.Stats(prof)
-    by_pkg: dict[str, float] = {}
+def breakdown(results: Path, top: int) -> dict:
+    """Where the checks' own harness time goes (duration less iut and oracle), by suite and the
+    `top` checks with the most."""
+    recs = load_records(results, missing_ok=True).records if results.exists() else []
+    by_suite: dict[str, dict[str, float]] = {}
     rows = []
-    for (filename, line, func), (cc, nc, tt, ct, callers) in st.stats.items():  # type: ignore[attr-defined]
-        pkg = _package(filename)
-        by_pkg[pkg] = by_pkg.get(pkg, 0.0) + tt
-        rows.append((tt, ct, nc, pkg, f"{Path(filename).name}:{line}({func})"))
+    for r in recs:
+        t = r.extra.get("time_in") or {}
+        own = (r.duration_s or 0.0) - t.get("iut_s", 0.0) - t.get("oracle_s", 0.0)
+        d = by_suite.setdefault(r.suite, {"checks": 0, "duration_s": 0.0, "iut_s": 0.0, "oracle_s": 0.0, "harness_s": 0.0})
+        d["checks"] += 1
+        d["duration_s"] += r.duration_s or 0.0
+        d["iut_s"] += t.get("iut_s", 0.0)
+        d["oracle_s"] += t.get("oracle_s", 0.0)
+        d["harness_s"] += own
+        rows.append((own, r.check_id, r.duration_s or 0.0))
     rows.sort(reverse=True)
-    total = sum(by_pkg.values()) or 1.0
-    return {"wall_s": wall, "own_time_by_package": {k: v / total for k, v in sorted(by_pkg.items(), key=lambda kv: -kv[1])},
-            "top": [dict(own_s=r[0], cumulative_s=r[1], calls=r[2], package=r[3], function=r[4]) for r in rows[:top]]}
+    return {"by_suite": by_suite, "top": [dict(harness_s=a, check_id=b, duration_s=c) for a, b, c in rows[:top]]}
+
+
+def startup_cpu(args: argparse.Namespace, cache: Path) -> dict[str, float]:
+    """CPU seconds (user + sys, steady under contention) of the pieces of a start-up: a bare
+    interpreter, importing torch, importing what a worker imports, and a worker's collection."""
+    pieces = {
+        "python": [sys.executable, "-c", "pass"],
+        "import_torch": [sys.executable, "-c", "import torch"],
+        "import_worker": [sys.executable, "-c", "import torch, scipy.integrate, hypothesis, pytest, harness.pytest_plugin, "
+                                                "suites.conftest"],
+        "collect": [sys.executable, "-m", "pytest", str(ROOT / "suites"), "--collect-only", "-q", "-p", "no:cacheprovider",
+                    *[a for i in args.impls for a in ("--ode-impl", i)], *[a for m in args.method for a in ("--ode-method", m)]],
+    }
+    out = {}
+    for name, cmd in pieces.items():
+        before = _children_cpu()
+        subprocess.run(cmd, cwd=ROOT, env=_env(cache), capture_output=True)
+        out[name] = _children_cpu() - before
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profiles", nargs="+", default=["quick", "standard"])
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--select", default=None, metavar="EXPR", help="pytest -k expression (default: every check)")
-    ap.add_argument("--cprofile", type=int, default=0, metavar="N", help="profile the first profile's run; top N")
+    ap.add_argument("--top", type=int, default=8, metavar="N", help="checks listed by the harness's own time")
     ap.add_argument("--json", type=Path, default=None, metavar="FILE")
     args = ap.parse_args(argv)
     args.impls = args.impls or ["reference"]
@@ -200,10 +203,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[{profile}] {name}: {runs[name].wall_s:.1f} s wall, exit {runs[name].exit_code}, "
                       f"{runs[name].checks} checks", flush=True)
             sh = shares(runs["startup"], runs["cold"], runs["warm"], args.jobs)
-            out["profiles"][profile] = {"runs": {k: asdict(v) for k, v in runs.items()}, "shares": sh}
-            if args.cprofile and profile == args.profiles[0]:
-                out["profiles"][profile]["cprofile"] = profile_run(args, profile, cache, tmp_p, args.cprofile)
+            out["profiles"][profile] = {"runs": {k: asdict(v) for k, v in runs.items()}, "shares": sh,
+                                        "breakdown": breakdown(tmp_p / "warm" / "results.jsonl", args.top)}
+            if profile == args.profiles[0]:
+                out["startup_cpu_s"] = startup_cpu(args, cache)
         _print_profile(profile, out["profiles"][profile])
+    if "startup_cpu_s" in out:
+        print("\nstart-up pieces, CPU seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in out["startup_cpu_s"].items()))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=2) + "\n")
@@ -220,14 +226,16 @@ def _print_profile(profile: str, data: dict) -> None:
     for k in ("iut", "oracle_warm", "startup_collection", "in_checks_harness", "between_checks", "overhead"):
         print(f"   {k:<20} {100 * sh[k]:5.1f} % of wall")
     print(f"   cold / warm wall {sh['cold_over_warm_wall']:.2f}, oracle time cold / warm {sh['oracle_cold_over_warm']:.1f}")
-    cp = data.get("cprofile")
-    if cp:
-        print(f"   cProfile (one process, {cp['wall_s']:.1f} s): own time by package "
-              + ", ".join(f"{k} {100 * v:.0f}%" for k, v in cp["own_time_by_package"].items() if v >= 0.01))
-        for row in cp["top"]:
-            print(f"     {row['own_s']:7.2f} s own {row['cumulative_s']:7.2f} s cum {row['calls']:>8} "
-                  f"{row['package']:<10} {row['function']}")
-
+    if "cpu_overhead" in sh:
+        print(f"   by CPU seconds ({w['cpu_s']:.1f} s warm): iut {100 * sh['cpu_iut']:.1f} %, oracle "
+              f"{100 * sh['cpu_oracle_warm']:.1f} %, start-up {100 * sh['cpu_startup_collection']:.1f} %, "
+              f"overhead {100 * sh['cpu_overhead']:.1f} %")
+    bd = data["breakdown"]
+    for suite, d in sorted(bd["by_suite"].items(), key=lambda kv: -kv[1]["duration_s"]):
+        print(f"   {suite:<20} {d['checks']:>4} checks {d['duration_s']:7.1f} s: iut {d['iut_s']:6.1f}, "
+              f"oracle {d['oracle_s']:6.1f}, harness {d['harness_s']:6.1f}")
+    for row in bd["top"]:
+        print(f"     {row['harness_s']:6.2f} s harness of {row['duration_s']:6.2f} s  {row['check_id']}")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -8,7 +8,10 @@ checks start (``Tensor.backward``, ``torch.autograd.grad``) as "iut": the gradie
 output is its backward pass (backprop through its steps, or its adjoint solve). Nesting: the
 outermost timed region owns the time, so an oracle that runs torchdiffeq or autograd inside
 counts as oracle, never twice. The plugin stores each check's share in its record,
-``extra["time_in"] = {"iut_s": ..., "oracle_s": ..., "iut_calls": ..., "oracle_calls": ...}``.
+``extra["time_in"] = {"iut_s": ..., "oracle_s": ..., "iut_cpu_s": ..., "oracle_cpu_s": ...,
+"iut_calls": ..., "oracle_calls": ...}``: wall seconds (perf_counter) and CPU seconds of this
+process (process_time, all its threads; on a machine shared with other work the CPU seconds
+are the steadier figure).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any, Callable, Iterator, TypeVar
 
 KINDS = ("iut", "oracle")
 _spent: dict[str, float] = {k: 0.0 for k in KINDS}
+_cpu: dict[str, float] = {k: 0.0 for k in KINDS}
 _calls: dict[str, int] = {k: 0 for k in KINDS}
 _depth = [0]  # > 0 while a timed region is open (the outermost one owns the time)
 
@@ -35,11 +39,12 @@ def timed(kind: str) -> Iterator[None]:
         yield
         return
     _depth[0] += 1
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     try:
         yield
     finally:
         _spent[kind] += time.perf_counter() - start
+        _cpu[kind] += time.process_time() - start_cpu
         _calls[kind] += 1
         _depth[0] -= 1
 
@@ -57,7 +62,8 @@ def timed_function(kind: str) -> Callable[[F], F]:
 
 def snapshot() -> dict[str, float]:
     """The running totals, to be passed to `since`."""
-    return {**{f"{k}_s": v for k, v in _spent.items()}, **{f"{k}_calls": float(v) for k, v in _calls.items()}}
+    return {**{f"{k}_s": v for k, v in _spent.items()}, **{f"{k}_cpu_s": v for k, v in _cpu.items()},
+            **{f"{k}_calls": float(v) for k, v in _calls.items()}}
 
 
 def since(start: dict[str, float] | None) -> dict[str, float | int]:
