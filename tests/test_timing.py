@@ -106,3 +106,39 @@ def test_wall_time_records_of_the_harness_timer_read_as_benchmark_statistics():
     stats = benchmark_stats(rec)
     assert stats["median"] == pytest.approx(0.0115) and stats["rounds"] == 4
     assert stats["iqr"] == pytest.approx(timing.iqr) and stats["nfe_per_call"] == 80
+
+
+def test_cost_timers_nest_and_count_once():
+    """harness/cost.py: the outermost timed region owns the time (an oracle that runs autograd
+    inside is oracle time, not IUT time), and `since` gives what was spent after a snapshot."""
+    import time
+
+    from harness import cost
+
+    start = cost.snapshot()
+    with cost.timed("oracle"):
+        with cost.timed("iut"):
+            time.sleep(0.01)
+    with cost.timed("iut"):
+        time.sleep(0.005)
+    spent = cost.since(start)
+    assert spent["oracle_calls"] == 1 and spent["iut_calls"] == 1
+    assert spent["oracle_s"] >= 0.01 and 0.005 <= spent["iut_s"] < spent["oracle_s"] + 0.5
+    assert spent["iut_cpu_s"] >= 0.0 and spent["oracle_cpu_s"] >= 0.0
+    with pytest.raises(ValueError):
+        with cost.timed("other"):
+            pass
+
+
+def test_backward_passes_count_as_iut_time():
+    import torch
+
+    from harness import cost
+
+    cost.install_backward_timer()
+    cost.install_backward_timer()  # once per process, however often it is called
+    x = torch.ones(3, requires_grad=True)
+    start = cost.snapshot()
+    (x * 2).sum().backward()
+    torch.autograd.grad((x * 3).sum(), [x])
+    assert cost.since(start)["iut_calls"] == 2
