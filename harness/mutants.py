@@ -234,6 +234,71 @@ def hang(func, y0, t, *, rtol=1e-7, atol=1e-9, method="dopri5", options=None):
         time.sleep(0.05)
 
 
+# --------------------------------------------------------------------------- no-gradient mutants
+# Each is correct whenever autograd is on and misbehaves only without it (y0 not requiring grad,
+# torch.no_grad(), torch.inference_mode()): the path a Neural-ODE takes at inference, where an
+# implementation may skip the graph and take shortcuts that autograd would refuse or expose.
+def _autograd_off() -> bool:
+    return not torch.is_grad_enabled()
+
+
+@_mutant("dopri5")
+def updates_y0_without_grad(func, y0, t, *, rtol=1e-7, atol=1e-9, method="dopri5", options=None):
+    """Correct output, but when y0 does not require grad it reuses y0's storage as its state
+    buffer: the caller's y0 ends holding the final state. (With y0 requiring grad, autograd would
+    refuse the in-place update of a leaf, so this path is taken only without gradients.)"""
+    ys = _solve(func, y0, t, rtol, atol, method, options)
+    if not y0.requires_grad:
+        y0.copy_(ys[-1])
+    return ys
+
+
+@_mutant("dopri5")
+def nondeterministic_in_inference_mode(func, y0, t, *, rtol=1e-7, atol=1e-9, method="dopri5", options=None):
+    """Under torch.inference_mode() adds noise of 1e-12 relative (as a reduction in a thread-
+    dependent order would) to the result: two identical calls differ; exact otherwise."""
+    ys = _solve(func, y0, t, rtol, atol, method, options)
+    if torch.is_inference_mode_enabled():
+        ys = ys * (1 + 1e-12 * torch.randn_like(ys))
+    return ys
+
+
+@_mutant("dopri5")
+def float32_output_without_autograd(func, y0, t, *, rtol=1e-7, atol=1e-9, method="dopri5", options=None):
+    """With autograd off (torch.no_grad, torch.inference_mode) returns its output cast to float32
+    (a 'fast inference path'), whatever y0's dtype."""
+    ys = _solve(func, y0, t, rtol, atol, method, options)
+    return ys.to(torch.float32) if _autograd_off() else ys
+
+
+@_mutant("dopri5")
+def squeezed_output_in_inference_mode(func, y0, t, *, rtol=1e-7, atol=1e-9, method="dopri5", options=None):
+    """Under torch.inference_mode() drops every axis of length 1 from the output (squeeze), so
+    a batch of one, a state of one component or t of one point loses its axis."""
+    ys = _solve(func, y0, t, rtol, atol, method, options)
+    return ys.squeeze() if torch.is_inference_mode_enabled() else ys
+
+
+@_mutant("dopri5")
+def centred_state_without_autograd(func, y0, t, *, rtol=1e-7, atol=1e-9, method="dopri5", options=None):
+    """With autograd off integrates the centred state z = y - m, m = mean(y0) (a conditioning
+    shortcut), and returns z + m: accurate to eps |m|, but a constant solution y = y0 comes back
+    as (y0 - m) + m, which loses the low bits of every element much smaller than m."""
+    if not _autograd_off():
+        return _solve(func, y0, t, rtol, atol, method, options)
+    m = y0.mean()
+    return _solve(lambda tt, z: func(tt, z + m), y0 - m, t, rtol, atol, method, options) + m
+
+
+@_mutant("dopri5")
+def one_point_steps_in_inference_mode(func, y0, t, *, rtol=1e-7, atol=1e-9, method="dopri5", options=None):
+    """Under torch.inference_mode() a t of one point is integrated over one default step
+    (t0 to t0 + 0.01) and that state returned, instead of y0."""
+    if torch.is_inference_mode_enabled() and len(t) == 1:
+        return _solve(func, y0, torch.stack([t[0], t[0] + 0.01]), rtol, atol, method, options)[-1:]
+    return _solve(func, y0, t, rtol, atol, method, options)
+
+
 # --------------------------------------------------------------------------- gradient mutants
 @_mutant("dopri5")
 def gradients_scaled(func, y0, t, *, rtol=1e-7, atol=1e-9, method="dopri5", options=None):
@@ -360,6 +425,17 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("silent_nan", "dopri5", ("test_properties.py::test_linear_systems_match_expm",)),
     Mutant("evaluates_outside_span", "dopri5", ("test_properties.py::test_field_evaluated_only_inside_span",)),
     Mutant("hang", "dopri5", ("timeout",)),
+    Mutant("updates_y0_without_grad", "dopri5", ("test_properties.py::test_without_grad_inputs_not_mutated",)),
+    Mutant("nondeterministic_in_inference_mode", "dopri5", ("test_properties.py::test_without_grad_deterministic",)),
+    Mutant("float32_output_without_autograd", "dopri5",
+           ("test_properties.py::test_without_grad_shapes_and_dtypes_kept",)),
+    Mutant("squeezed_output_in_inference_mode", "dopri5",
+           ("test_properties.py::test_without_grad_shapes_and_dtypes_kept",
+            "test_properties.py::test_without_grad_one_time_point_returns_y0")),
+    Mutant("centred_state_without_autograd", "dopri5",
+           ("test_properties.py::test_without_grad_zero_field_keeps_y_constant",)),
+    Mutant("one_point_steps_in_inference_mode", "dopri5",
+           ("test_properties.py::test_without_grad_one_time_point_returns_y0",)),
     Mutant("gradients_scaled", "dopri5", ("test_gradients.py::test_grad_y0_vs_forward_sensitivity",)),
     Mutant("missing_y0_gradient", "dopri5", ("test_gradients.py::test_missing_gradient_is_failure",)),
     Mutant("t_gradient_sign_flipped", "dopri5", ("test_gradients.py::test_grad_t_vs_forward_sensitivity",)),

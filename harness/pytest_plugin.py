@@ -56,6 +56,7 @@ from typing import Any, Callable
 import pytest
 import torch
 
+from . import cost
 from .claims import Claims
 from .config import ConfigError, ToleranceOverride, match_override, parse_claim_value, parse_override_arg
 from .implementations import Implementation, ImplementationLoadError, load_implementation
@@ -195,8 +196,9 @@ class OdeCase:
         if step_size is not None:
             opts["step_size"] = step_size
         try:
-            ys = self.impl.odeint(func, y0, t, rtol=rtol, atol=atol, method=self.method,
-                                  options=opts or None)
+            with cost.timed("iut"):
+                ys = self.impl.odeint(func, y0, t, rtol=rtol, atol=atol, method=self.method,
+                                      options=opts or None)
         except Exception as exc:  # noqa: BLE001 - the IUT's failure is a finding
             raise IUTError(exc) from exc
         if validate:
@@ -432,6 +434,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def ode_config(config: pytest.Config) -> OdeConfig:
     if config._ode is None:
         config._ode = _build_config(config)
+        cost.install_backward_timer()
         os.environ[RESULTS_ENV] = str(config._ode.results)
     return config._ode
 
@@ -541,7 +544,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         threshold_reason=chk.threshold_reason, message=message, seed=cfg.seed,
         reproducer=_reproducer(item, case), duration_s=report.duration,
         extra={"claims": case.claims.as_dict(), "profile": cfg.profile.name, "nodeid": item.nodeid,
-               **chk_extra, **_jsonable(chk.extra)},
+               "time_in": cost.since(getattr(item, "_ode_cost_start", None)), **chk_extra, **_jsonable(chk.extra)},
     )
     append_record(cfg.results, rec)
 
@@ -699,6 +702,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    item._ode_cost_start = cost.snapshot()  # the record's time_in: this check's setup, call, teardown
     wd = _watchdog(item.config)
     if wd is None:
         return (yield)

@@ -41,10 +41,15 @@ the allocator's peak; without a CUDA device those checks skip with the reason.
 
 pytest-benchmark. The wall-time checks use its ``benchmark`` fixture in pedantic mode (rounds by
 profile: quick 3, standard 10, thorough 30, one warm-up round), so ``--benchmark-json``,
-``--benchmark-skip`` and ``--benchmark-only`` behave as pytest-benchmark documents them. Where
-benchmarks are disabled (``--benchmark-disable``, or under pytest-xdist, which disables them) the
-fixture makes one call without statistics; the record then holds that call's perf_counter time
-(``seconds_single_call``) and ``benchmark_disabled: true``.
+``--benchmark-skip`` and ``--benchmark-only`` behave as pytest-benchmark documents them. Under
+pytest-xdist (as ``ode-harness check`` runs), which disables pytest-benchmark, the harness times
+the call itself (`harness.measure.time_repeated`: one warm-up call, then k calls, k from the
+profile's target time in `TIMING`) and records the same statistics (``seconds_min``,
+``seconds_median``, ``seconds_iqr``, ... and ``rounds``) with ``benchmark_disabled: true``. With
+``--benchmark-disable`` the fixture makes one call, as asked; the record then holds that call's
+perf_counter time (``seconds_single_call``). Work-precision points are always timed by
+`time_repeated`: one timing of a millisecond solve is noise (neighbouring tolerances zig-zagged
+by 2x in the report), the median of k with its quartiles is a measurement with a spread.
 """
 
 from __future__ import annotations
@@ -60,7 +65,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness.measure import CountingField, cuda_peak_bytes, saved_tensor_bytes
+from harness.measure import CountingField, Timing, cuda_peak_bytes, saved_tensor_bytes, time_repeated
 from harness.oracles import best_forward_oracle
 from harness.problems import Problem, get_problem
 from harness.pytest_plugin import Check, IUTError, OdeCase
@@ -68,6 +73,16 @@ from harness.pytest_plugin import Check, IUTError, OdeCase
 BENCH_PROBLEMS = ("mlp-tanh-t", "E4")
 MEMORY_PROBLEM = "mlp-tanh-t"
 ROUNDS = {"quick": 3, "standard": 10, "thorough": 30}
+# Repeated timings where pytest-benchmark does not time (under xdist, as `ode-harness check`
+# runs, and for every point of a work-precision sweep): (target measurement time in seconds,
+# fewest rounds) per profile; k = ceil(target / one call) rounds, at least the fewest, at most
+# MAX_TIMING_ROUNDS (harness.measure.timing). Cost: a point costs max(target, k_min t_call) plus
+# one warm-up call, so the quick sweep's 6 points (3 tolerances x 2 problems) add about
+# 6 x 0.05 s = 0.3 s for millisecond solves and 3x the solve time for the slow ones (reference
+# dopri5 on mlp-tanh-t at 1e-8: ~40 ms a solve here, 0.12 s); standard 6 x 0.2 s plus 5x. Three
+# rounds is the fewest whose median ignores one outlier (a scheduler hiccup on a shared machine).
+TIMING = {"quick": (0.05, 3), "standard": (0.2, 5), "thorough": (1.0, 10)}
+MAX_TIMING_ROUNDS = 200
 CUDA_BATCH = 64  # states of 64 x 4 float64 = 2 KiB, so that one state is far above allocator rounding
 NFE_BUDGET_ENV = "ODE_HARNESS_NFE_BUDGET"
 SAVED_BYTES_BUDGET_ENV = "ODE_HARNESS_SAVED_BYTES_BUDGET"
@@ -232,7 +247,9 @@ def _nfe_sweep(case: OdeCase, problem: Problem, dev: torch.device, repeat: int =
 def _pedantic(benchmark: Any, case: OdeCase, target: Callable[[], Any], dev: torch.device,
               check: Check, **info: Any) -> Any:
     """Time `target` with pytest-benchmark (pedantic: few rounds, one warm-up) and note the
-    statistics; with benchmarks disabled, one call timed by perf_counter is noted instead."""
+    statistics. Where xdist disabled pytest-benchmark, `time_repeated` times it instead (rounds
+    from the profile's TIMING target) and the same statistics are noted; with
+    --benchmark-disable, one call timed by perf_counter."""
     rounds = ROUNDS.get(case.profile.name, ROUNDS["quick"])
     benchmark.group = info.pop("group")
     benchmark.extra_info.update(iut=case.impl.name, method=case.method, device=str(dev), **info)
@@ -242,10 +259,16 @@ def _pedantic(benchmark: Any, case: OdeCase, target: Callable[[], Any], dev: tor
         _sync(dev)
         return out
 
+    if _disabled_by_xdist(benchmark):
+        # the record still holds a median and its spread
+        timing, result = benchmark.pedantic(lambda: _repeated(case, timed, dev), rounds=1, iterations=1)
+        check.note(benchmark_disabled=True, timer="harness.measure.time_repeated", **timing.notes())
+        check.note(**info)
+        return result
     start = time.perf_counter()
     result = benchmark.pedantic(timed, rounds=rounds, warmup_rounds=1, iterations=1)
     elapsed = time.perf_counter() - start
-    if benchmark.stats is None:  # --benchmark-disable, or xdist
+    if benchmark.stats is None:  # --benchmark-disable: one call, as the user asked
         check.note(benchmark_disabled=True, seconds_single_call=elapsed)
     else:
         s = benchmark.stats.stats
@@ -253,6 +276,19 @@ def _pedantic(benchmark: Any, case: OdeCase, target: Callable[[], Any], dev: tor
                    seconds_mean=s.mean, seconds_stddev=s.stddev, seconds_max=s.max, seconds_iqr=s.iqr)
     check.note(**info)
     return result
+
+
+def _disabled_by_xdist(benchmark: Any) -> bool:
+    """pytest-benchmark disables itself in an xdist worker (its session's rule: PYTEST_XDIST_WORKER
+    set); a disable by --benchmark-disable is the user's wish and is kept (one call)."""
+    return bool(benchmark.disabled) and bool(os.environ.get("PYTEST_XDIST_WORKER"))
+
+
+def _repeated(case: OdeCase, fn: Callable[[], Any], dev: torch.device, warmup: int = 1) -> tuple[Timing, Any]:
+    """`fn` timed repeatedly for the profile's target time (TIMING)."""
+    target, fewest = TIMING.get(case.profile.name, TIMING["quick"])
+    return time_repeated(fn, target_s=target, min_rounds=fewest, max_rounds=MAX_TIMING_ROUNDS, warmup=warmup,
+                         sync=lambda: _sync(dev))
 
 
 def _wall_time_args(case: OdeCase, problem: Problem) -> tuple[float, dict]:
@@ -415,7 +451,10 @@ def test_adjoint_backward_evaluates_the_field(ode_case, bench_problem, check):
 @pytest.mark.parametrize("bench_problem", BENCH_PROBLEMS)
 def test_work_precision(ode_case, bench_problem, check):
     """Work-precision sweep: max-abs error at t1 against the best oracle, with the forward NFE
-    and the wall time (one perf_counter call, no graph) of each solve; adaptive methods over
+    and the wall time (no graph) of each solve: `seconds` is the median of k timed calls after
+    a warm-up call (k from the profile's target time, TIMING), recorded with the samples' min,
+    quartiles and max (`seconds_min`, `seconds_q1`, `seconds_q3`, `seconds_max`) and k
+    (`timing_rounds`), so that the report draws each point with its spread; adaptive methods over
     profile.bench_tolerances, fixed-step ones over n = profile.order_steps steps. Recorded for
     the report's plots; the property checked is that every point is a solve: it evaluated the
     field (NFE > 0) and returned finite values (`ode_case.odeint` validates them). Points whose
@@ -430,22 +469,26 @@ def test_work_precision(ode_case, bench_problem, check):
         sweep = [(tol, {"rtol": tol, "atol": tol}) for tol in profile.bench_tolerances]
     else:
         sweep = [(n, _fixed_steps(problem, n)) for n in profile.order_steps]
-    errors, nfes, seconds = [], [], []
+    errors, nfes, timings = [], [], []
     for _, kw in sweep:
         field, y0, t = _inputs(ode_case, problem, dev)
-        with torch.no_grad():
-            _sync(dev)
-            start = time.perf_counter()
-            ys = ode_case.odeint(field, y0, t, **kw)
-            _sync(dev)
-            seconds.append(time.perf_counter() - start)
+
+        def solve() -> torch.Tensor:
+            with torch.no_grad():
+                return ode_case.odeint(field, y0, t, **kw)
+
+        ys = solve()  # counted, validated, and the warm-up of the timing
         nfes.append(field.nfe)
         errors.append(float(np.abs(ys[-1].detach().to(torch.float64).cpu().numpy() - truth).max()))
+        _sync(dev)
+        timings.append(_repeated(ode_case, solve, dev, warmup=0)[0])
     check.describe(problem=problem.name, dtype=DTYPE)
     swept = [s for s, _ in sweep]
     check.note(**({"tol": swept} if ode_case.claims.adaptive else {"steps": swept,
                                                                     "step_size": [kw["step_size"] for _, kw in sweep]}))
-    check.note(error=errors, nfe=nfes, seconds=seconds, oracle=oracle.kinds[-1], oracle_error=oracle_err,
+    check.note(error=errors, nfe=nfes, seconds=[tm.median for tm in timings],
+               **{f"seconds_{k}": [getattr(tm, k) for tm in timings] for k in ("min", "q1", "q3", "max")},
+               timing_rounds=[tm.rounds for tm in timings], oracle=oracle.kinds[-1], oracle_error=oracle_err,
                oracle_limited=[e <= 10 * oracle_err for e in errors])
     check.expect(min(nfes) > 0, f"NFE {nfes}: a solve evaluated nothing")
 

@@ -739,3 +739,88 @@ def test_deterministic(ode_case, check, request):
 
     run_property(request, ode_case, check, examples(), body, "drawn fields")
 
+
+
+# --------------------------------------------------------------------------- without gradients
+# Most Neural-ODE inference runs without autograd: inputs that do not require grad, under
+# torch.no_grad() or under torch.inference_mode(). An implementation may take another path there
+# (no graph to keep, so in-place updates, cached buffers, fused kernels), and an in-place update
+# of a leaf that requires grad, which autograd refuses, goes through. Each property below that
+# holds with gradients is therefore stated again in each of these grad modes; the check is the
+# same property, the solves go through `WithoutGrad`.
+GRAD_MODES = ("inputs_without_grad", "no_grad", "inference_mode")
+
+
+class WithoutGrad:
+    """`ode_case` whose IUT calls run in one grad mode:
+
+    inputs_without_grad  grad enabled; y0 and t do not require grad, nor do the field's
+                         parameters (``module.requires_grad_(False)``, a frozen model), so
+                         autograd records nothing;
+    no_grad              under ``torch.no_grad()`` (the parameters keep requires_grad);
+    inference_mode       under ``torch.inference_mode()``: the IUT's output and everything it
+                         computes are inference tensors, which the checks read afterwards outside
+                         inference mode (as a caller does).
+
+    Its claims say gradients "none", so a property that would differentiate the solve (the
+    backward pass of test_inputs_not_mutated) does not; everything else is `ode_case`'s."""
+
+    def __init__(self, case, mode: str, check) -> None:
+        if mode not in GRAD_MODES:
+            raise ValueError(f"grad mode must be one of {GRAD_MODES}, got {mode!r}")
+        self._case, self.mode = case, mode
+        self.claims = case.claims.override(gradients="none")
+        check.extra["grad_mode"] = mode
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._case, name)
+
+    def _context(self) -> Any:
+        if self.mode == "no_grad":
+            return torch.no_grad()
+        if self.mode == "inference_mode":
+            return torch.inference_mode()
+        return torch.enable_grad()
+
+    def odeint(self, func: Callable, y0: torch.Tensor, t: torch.Tensor, **kw: Any) -> torch.Tensor:
+        if self.mode == "inputs_without_grad":
+            if isinstance(func, nn.Module):
+                func.requires_grad_(False)
+            y0, t = y0.detach(), t.detach()  # the same storage: an in-place update still shows
+        with self._context():
+            return self._case.odeint(func, y0, t, **kw)
+
+
+@pytest.mark.parametrize("grad_mode", GRAD_MODES)
+def test_without_grad_inputs_not_mutated(ode_case, check, request, grad_mode):
+    """test_inputs_not_mutated's property without gradients: y0, t and the field's parameters are
+    bitwise the same after a solve in `grad_mode` (where nothing stops an in-place update)."""
+    test_inputs_not_mutated(WithoutGrad(ode_case, grad_mode, check), check, request)
+
+
+@pytest.mark.parametrize("grad_mode", GRAD_MODES)
+def test_without_grad_deterministic(ode_case, check, request, grad_mode):
+    """test_deterministic's property without gradients: the same call twice in `grad_mode` gives
+    bitwise identical output."""
+    test_deterministic(WithoutGrad(ode_case, grad_mode, check), check, request)
+
+
+@pytest.mark.parametrize("grad_mode", GRAD_MODES)
+def test_without_grad_shapes_and_dtypes_kept(ode_case, check, request, grad_mode):
+    """test_shapes_and_dtypes_kept's property without gradients: in `grad_mode` the output has
+    shape (len(t), *y0.shape) and y0's dtype for any batch shape, and is finite."""
+    test_shapes_and_dtypes_kept(WithoutGrad(ode_case, grad_mode, check), check, request)
+
+
+@pytest.mark.parametrize("grad_mode", GRAD_MODES)
+def test_without_grad_zero_field_keeps_y_constant(ode_case, check, request, grad_mode):
+    """test_zero_field_keeps_y_constant's property without gradients: f = 0 in `grad_mode`, every
+    output equals y0 exactly and is finite."""
+    test_zero_field_keeps_y_constant(WithoutGrad(ode_case, grad_mode, check), check, request)
+
+
+@pytest.mark.parametrize("grad_mode", GRAD_MODES)
+def test_without_grad_one_time_point_returns_y0(ode_case, check, request, grad_mode):
+    """test_one_time_point_returns_y0's property without gradients: t of one point in `grad_mode`,
+    the output is y0 exactly, shape (1, *y0.shape), y0's dtype."""
+    test_one_time_point_returns_y0(WithoutGrad(ode_case, grad_mode, check), check, request)

@@ -107,3 +107,57 @@ def test_hang_mutant_is_caught_by_the_timeout(tmp_path):
     verdicts = {r.verdict.value for r in load_records(tmp_path / "r.jsonl").records}
     assert verdicts == {"timeout"}, verdicts
     assert json.loads((tmp_path / "s.json").read_text())
+
+
+# --------------------------------------------------------------------------- no-gradient mutants
+NO_GRAD_MUTANTS = [m for m in MUTANTS if all("::test_without_grad_" in c for c in m.caught_by)]
+
+
+def _no_grad_inputs() -> list[tuple[str, object, "torch.Tensor", "torch.Tensor"]]:
+    """(what, field, y0, t): what each no-gradient mutant corrupts without gradients (a state
+    with axes of length one, a zero field with magnitudes 1e-7 to 1e7, t of one point)."""
+    import torch
+
+    lin = torch.nn.Linear(3, 3).double()
+    torch.nn.init.normal_(lin.weight, generator=torch.Generator().manual_seed(0))
+    y0 = torch.tensor([[1 / 3, 8.725897535233584e-07, -2.5e7]], dtype=torch.float64)
+    return [("linear field, y0 of shape (1, 3)", lambda t, y: lin(y), y0 / 1e7, torch.tensor([0.0, 0.35, 0.7])),
+            ("zero field", lambda t, y: torch.zeros_like(y), y0, torch.tensor([0.0, 0.35, 0.7])),
+            ("t of one point", lambda t, y: lin(y), y0 / 1e7, torch.tensor([0.3]))]
+
+
+def test_no_grad_mutants_are_listed():
+    assert len(NO_GRAD_MUTANTS) >= 5, [m.name for m in NO_GRAD_MUTANTS]
+
+
+@pytest.mark.parametrize("mutant", NO_GRAD_MUTANTS, ids=lambda m: m.name)
+def test_no_grad_mutant_is_correct_with_gradients(mutant):
+    """Each no-gradient mutant misbehaves only without gradients: with y0 requiring grad and
+    autograd on it returns the reference's output bitwise (same shape and dtype), leaves y0 as
+    it was and passes gradients to y0; without gradients (torch.no_grad() or
+    torch.inference_mode()) at least one of these inputs shows its bug. The catching suite
+    check is named in its `caught_by` (test_mutant_is_caught runs it)."""
+    import torch
+
+    import reference
+
+    misbehaved = []
+    for what, field, y0, t in _no_grad_inputs():
+        t = t.to(torch.float64)
+        want = reference.odeint(field, y0, t, rtol=1e-7, atol=1e-9, method="dopri5").detach()
+        y0g = y0.clone().requires_grad_(True)
+        got = mutant.fn(field, y0g, t)
+        assert got.shape == want.shape and got.dtype == want.dtype, (what, got.shape, got.dtype)
+        assert torch.equal(got.detach(), want), (what, (got.detach() - want).abs().max())
+        assert torch.equal(y0g.detach(), y0), what
+        got.sum().backward()
+        assert y0g.grad is not None, what
+        for ctx in (torch.no_grad, torch.inference_mode):
+            y0n = y0.clone()
+            with ctx():
+                out = [mutant.fn(field, y0n, t) for _ in range(2)]
+            wrong = (out[0].shape != want.shape or out[0].dtype != want.dtype or not torch.equal(y0n, y0)
+                     or not torch.equal(out[0], want) or not torch.equal(out[0], out[1]))
+            if wrong:
+                misbehaved.append(f"{what} under {ctx.__name__}")
+    assert misbehaved, f"{mutant.name} behaved correctly without gradients on every input"

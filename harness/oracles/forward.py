@@ -74,6 +74,7 @@ import numpy as np
 import scipy
 from scipy.integrate import solve_ivp
 
+from harness.cost import timed_function
 from harness.problems import Problem
 
 __all__ = ["OracleSolution", "ForwardReference", "scipy_oracle", "scipy_interpolated_run",
@@ -345,6 +346,7 @@ def _solve_interpolated(problem: Problem, t_out: np.ndarray, method: str, rtol: 
     return res.y.T, res.nfev
 
 
+@timed_function("oracle")
 def scipy_oracle(problem: Problem, times, *, rtol: float | None = None,
                  atol: float | None = None, method: str | None = None,
                  loose_factor: float = 10.0, use_cache: bool = True) -> OracleSolution:
@@ -397,6 +399,7 @@ def scipy_oracle(problem: Problem, times, *, rtol: float | None = None,
     return sol
 
 
+@timed_function("oracle")
 def scipy_interpolated_run(problem: Problem, times, *, rtol: float, atol: float, method: str,
                            use_cache: bool = True) -> np.ndarray:
     """y(times) as a user of scipy gets it: ONE tolerance-driven solve_ivp run with
@@ -426,6 +429,7 @@ def scipy_interpolated_run(problem: Problem, times, *, rtol: float, atol: float,
     return values
 
 
+@timed_function("oracle")
 def best_forward_oracle(problem: Problem, times, *, rtol: float | None = None,
                         atol: float | None = None, use_cache: bool = True) -> ForwardReference:
     """y(times) from the best source available per time: the closed form (error estimate

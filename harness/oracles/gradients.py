@@ -97,6 +97,7 @@ import torchdiffeq
 from scipy.integrate import solve_ivp
 from torch import nn
 
+from harness.cost import timed_function
 from harness.oracles.finite_differences import FDResult, directional_derivative, scipy_solution
 
 __all__ = ["GradientOracleResult", "DirectionalDerivatives", "GROUPS", "forward_sensitivity_oracle",
@@ -287,6 +288,7 @@ def _forward_sensitivity(field: nn.Module, y0: np.ndarray, t: np.ndarray, g: np.
                       augmented_dim=dim * (1 + dim + n_par)))
 
 
+@timed_function("oracle")
 def forward_sensitivity_oracle(field: nn.Module, y0, t, g, rtol: float = 1e-12, atol: float = 1e-12,
                                loose_factor: float = 100.0) -> GradientOracleResult:
     """Gradient of L = sum_i g_i . y(t_i) from the forward sensitivity equations (module docstring),
@@ -347,6 +349,7 @@ def _torchdiffeq_backprop(field: nn.Module, y0: np.ndarray, t: np.ndarray, g: np
                       torchdiffeq=torchdiffeq.__version__))
 
 
+@timed_function("oracle")
 def torchdiffeq_backprop_oracle(field: nn.Module, y0, t, g, rtol: float = 1e-12,
                                 atol: float = 1e-12, method: str = "dopri5",
                                 options: dict | None = None, hit_output_times: bool = True,
@@ -435,6 +438,7 @@ def _fd_step_selected(loss, *, noise: float, scale: float, max_scale: float = np
     return best
 
 
+@timed_function("oracle")
 def finite_difference_oracle(field: nn.Module, y0, t, g, v_y0: Sequence[np.ndarray] | None = None,
                              v_params: Sequence[Sequence[np.ndarray]] | None = None, *,
                              n_y0: int = 2, n_params: int = 2, seed: int = 0,

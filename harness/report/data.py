@@ -319,6 +319,10 @@ class Curve:
     tol: list[float] | None = None
     nfe: list[float] | None = None
     time: list[float] | None = None
+    # the spread of each time (repeated measurements: first and third quartile of the samples;
+    # None for records of one timing a point, as results files before issue 12 hold)
+    time_lo: list[float] | None = None
+    time_hi: list[float] | None = None
 
 
 def curves_in_record(rec: CheckRecord) -> Curve | None:
@@ -337,8 +341,13 @@ def curves_in_record(rec: CheckRecord) -> Curve | None:
         return None
     if n < 2:
         return None
+    lo = hi = None
+    if tm is not None:
+        lo, hi = s.get(f"{tm[0]}_q1"), s.get(f"{tm[0]}_q3")
+        if lo is None or hi is None or len(lo) != n or len(hi) != n:
+            lo = hi = None
     return Curve(case_label(rec.iut, rec.method), rec.iut, rec.method, rec.problem, ev,
-                 tol[1] if tol else None, nfe[1] if nfe else None, tm[1] if tm else None)
+                 tol[1] if tol else None, nfe[1] if nfe else None, tm[1] if tm else None, lo, hi)
 
 
 def curves_across_records(records: Iterable[CheckRecord]) -> list[Curve]:

@@ -182,9 +182,45 @@ def tolerance_plot(problem: str, curves: list[Curve], styles: Styles) -> Markup 
         return _svg(fig)
 
 
+def _time_spread(c: Curve) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """(errors, median times, first quartiles, third quartiles, unresolved) of a curve's points
+    with a positive error and time, in error order; None when the curve has no spread recorded.
+    A point is unresolved when its interquartile range is wider than the gap to a neighbour's
+    median (`spread_exceeds_gaps`, on log time: the axis the plot draws)."""
+    if not (c.time and c.time_lo and c.time_hi):
+        return None
+    from ..measure.timing import spread_exceeds_gaps  # lazily: harness.measure imports torch
+
+    e, y = np.asarray(c.errors, float), np.asarray(c.time, float)
+    lo, hi = np.asarray(c.time_lo, float), np.asarray(c.time_hi, float)
+    ok = np.isfinite(e) & np.isfinite(y) & np.isfinite(lo) & np.isfinite(hi) & (e > 0) & (y > 0) & (lo > 0)
+    e, y, lo, hi = e[ok], y[ok], lo[ok], hi[ok]
+    o = np.argsort(e)
+    e, y, lo, hi = e[o], y[o], lo[o], hi[o]
+    unresolved = np.array(spread_exceeds_gaps(list(np.log(y)), list(np.log(lo)), list(np.log(hi))), dtype=bool)
+    return e, y, lo, hi, unresolved
+
+
+def _time_with_spread(ax, c: Curve, col: str, mk: str) -> tuple[bool, bool]:
+    """The time panel's curve: medians joined, IQR error bars, unresolved points hollow with a
+    ring. Returns (drawn, any point unresolved)."""
+    sp = _time_spread(c)
+    if sp is None or len(sp[0]) < 1:
+        return False, False
+    e, y, lo, hi, bad = sp
+    ax.errorbar(e, y, yerr=[np.maximum(y - lo, 0), np.maximum(hi - y, 0)], marker=mk, color=col, capsize=2,
+                elinewidth=0.8, label=text(c.label))
+    if bad.any():
+        ax.plot(e[bad], y[bad], mk, mfc="white", color=col, zorder=4)
+        ax.plot(e[bad], y[bad], "o", ms=11, mfc="none", mec="#cf222e", mew=0.9, zorder=5)
+    return True, bool(bad.any())
+
+
 def work_precision_plot(problem: str, curves: list[Curve], styles: Styles) -> Markup | None:
     """Cost against achieved error, every implementation on the same axes: NFE, and wall time
-    where measured (two panels)."""
+    where measured (two panels). Times measured repeatedly are drawn as medians with their
+    interquartile range; a point whose range is wider than the gap to a neighbouring point's
+    median is drawn hollow in a red ring ("spread > gap"): the step to it is within the noise."""
     has_nfe = [c for c in curves if c.nfe]
     has_time = [c for c in curves if c.time]
     panels = [(k, cs) for k, cs in (("NFE", has_nfe), ("wall time [s]", has_time)) if cs]
@@ -197,7 +233,14 @@ def work_precision_plot(problem: str, curves: list[Curve], styles: Styles) -> Ma
         axes = fig.subplots(1, len(panels), squeeze=False)[0]
         drawn = 0
         for ax, (what, cs) in zip(axes, panels):
+            unresolved = False
             for c in cs:
+                if what != "NFE":
+                    done, bad = _time_with_spread(ax, c, *styles(c.label))
+                    unresolved = unresolved or bad
+                    if done:
+                        drawn += 1
+                        continue
                 cost = c.nfe if what == "NFE" else c.time
                 e, y = _positive(c.errors, cost)  # type: ignore[arg-type]
                 if len(e) < 1:
@@ -206,10 +249,12 @@ def work_precision_plot(problem: str, curves: list[Curve], styles: Styles) -> Ma
                 o = np.argsort(e)
                 ax.plot(e[o], y[o], marker=mk, color=col, label=text(c.label))
                 drawn += 1
+            if unresolved:
+                ax.plot([], [], "o", ms=8, mfc="none", mec="#cf222e", mew=0.9, label="spread (IQR) > gap to a neighbour")
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xlabel("achieved error")
-            ax.set_ylabel(what)
+            ax.set_ylabel(what if what == "NFE" or not any(c.time_lo for c in cs) else "wall time [s], median and IQR")
             ax.set_title(text(f"work–precision ({'NFE' if what == 'NFE' else 'time'}) — {problem}"))
         if not drawn:
             return None
