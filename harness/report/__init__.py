@@ -25,7 +25,7 @@ from .data import BAD, ResultsError, outcome, read_runs
 from .runend import RunEnd, read_run_ends, write_run_end
 
 __all__ = ["build_report", "compare", "Comparison", "Change", "ResultsError", "main_report",
-           "main_compare", "write_run_end", "read_run_ends", "RunEnd"]
+           "main_compare", "report_parser", "write_run_end", "read_run_ends", "RunEnd"]
 
 
 def build_report(results_path, out_dir="reports", *, split=None, allow_mixed=False) -> Path:
@@ -61,9 +61,8 @@ _MIXED_HELP = ("merge results files whose runs differ in code or settings (commi
                "seed, device, claims, overrides, shard count); refused without it")
 
 
-def main_report(argv: Sequence[str] | None = None) -> int:
-    """``ode-harness report RESULTS [RESULTS ...] [--out DIR]``: write DIR/index.html (default
-    reports/) of one run, or of the shards' files merged."""
+def report_parser() -> argparse.ArgumentParser:
+    """The options of ``ode-harness report``."""
     parser = _Parser(prog="ode-harness report",
                      description="Write the HTML report of a results file (works on a partial one), or of "
                                  "several (the shards of a run, or folders of them) merged into one.")
@@ -77,6 +76,13 @@ def main_report(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fail-on-failure", action="store_true",
                         help="exit 1 when a check failed, errored or timed out (known findings do not "
                              "count), or the run is incomplete: the verdict of a CI merge job")
+    return parser
+
+
+def main_report(argv: Sequence[str] | None = None) -> int:
+    """``ode-harness report RESULTS [RESULTS ...] [--out DIR]``: write DIR/index.html (default
+    reports/) of one run, or of the shards' files merged."""
+    parser = report_parser()
     args = _run_parser(parser, argv)
     if isinstance(args, int):
         return args
