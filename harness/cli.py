@@ -715,9 +715,9 @@ _PLUGINS = ("xdist.plugin", "harness.pytest_entry", "pytest_benchmark.plugin", "
 def _pytest_args(st: Settings) -> list[str]:
     root = suites_dir()
     args = [str(root), "-c", os.devnull, "--rootdir", str(root.parent), "-p", "no:cacheprovider"]
-    for plugin in _PLUGINS:
-        if importlib.util.find_spec(plugin) is not None:
-            args += ["-p", plugin]
+    loaded = [p for p in _PLUGINS if importlib.util.find_spec(p) is not None]
+    for plugin in loaded:
+        args += ["-p", plugin]
     args += ["-n", str(st.jobs), "--dist", "load",
             "--max-worker-restart", str(len(st.cases()) * 3 + 4 * st.jobs + 4),
             "-o", "console_output_style=classic", "-q",
@@ -736,8 +736,9 @@ def _pytest_args(st: Settings) -> list[str]:
         args += ["--ode-override", ov.to_arg()]
     if st.shard is not None:
         args += ["--ode-shard", str(st.shard)]
-    # pytest-benchmark's storage folder goes to the user cache, not into the working folder
-    args += ["--benchmark-storage", f"file://{user_cache_dir() / 'benchmarks'}"]
+    if "pytest_benchmark.plugin" in loaded:
+        # pytest-benchmark's storage folder goes to the user cache, not into the working folder
+        args += ["--benchmark-storage", f"file://{user_cache_dir() / 'benchmarks'}"]
     if st.select:
         args += ["-k", st.select]
     if st.junit:
