@@ -421,7 +421,11 @@ def ode_config(config: pytest.Config) -> OdeConfig:
     return config._ode
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # after the suites' own parametrization (suites/conftest.py: problem, tol), whenever this
+    # plugin was registered (at start-up, or when harness.pytest_entry activates it): the order of
+    # the parameters in a test's id, and so its check id, is the same on every route
     if "ode_case" in metafunc.fixturenames:
         cases = ode_config(metafunc.config).cases()
         metafunc.parametrize("ode_case", cases, ids=[c.id for c in cases], scope="module")
@@ -482,20 +486,34 @@ def _start_run(cfg: OdeConfig) -> None:
         marker.write_text(run_id)
 
 
-def pyargs_target(nodeid: str) -> str:
+def pyargs_target(nodeid: str, module: str | None = None) -> str:
     """A suite test's node id as a ``--pyargs`` target that pytest finds wherever ode-harness is
     installed (wheel or checkout, any working folder):
-    ``suites/test_x.py::test_y[p]`` -> ``harness.suites.test_x::test_y[p]``."""
-    path, sep, rest = nodeid.partition("::")
-    return f"harness.suites.{Path(path).stem}{sep}{rest}"
+    ``suites/test_x.py::test_y[p]`` -> ``harness.suites.test_x::test_y[p]``. `module`: the test
+    file's stem, when the node id lacks it (pytest leaves the path out of the node ids of a file
+    given by itself outside the rootdir, as ``--pyargs harness.suites.test_x`` does)."""
+    path, _, rest = nodeid.partition("::")
+    return f"harness.suites.{module or Path(path).stem}::{rest}"
 
 
-def _reproducer(item_or_nodeid: Any, case: OdeCase) -> str:
+def _module_of(nodeid: str) -> str:
+    """The suite file's stem of a node id; from the suites' sources when the id has no path."""
+    path = nodeid.partition("::")[0]
+    if path:
+        return Path(path).stem
+    name = nodeid.partition("::")[2].rpartition("::")[2].partition("[")[0]
+    from .pytest_entry import checkout_suites, installed_suites
+
+    folder = checkout_suites() or installed_suites()
+    found = [f.stem for f in sorted(folder.glob("test_*.py")) if f"def {name}(" in f.read_text()] if folder else []
+    return found[0] if len(found) == 1 else ""
+
+
+def _reproducer(nodeid: str, module: str, case: OdeCase) -> str:
     """A snippet that reruns exactly this check wherever ode-harness is installed (no path into a
     source tree): pytest finds the suites by their package name (``--pyargs``)."""
     cfg = case.config
-    nodeid = item_or_nodeid if isinstance(item_or_nodeid, str) else item_or_nodeid.nodeid
-    args = ["--pyargs", pyargs_target(nodeid), "--ode-impl", case.impl.name, "--ode-method", case.method,
+    args = ["--pyargs", pyargs_target(nodeid, module), "--ode-impl", case.impl.name, "--ode-method", case.method,
             "--ode-profile", cfg.profile.name, "--ode-device", cfg.device, "--ode-seed", str(cfg.seed)]
     for k, v in cfg.claims_for(case.method).items():
         args += ["--ode-claim", f"{k}={v}"]
@@ -555,7 +573,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         method=case.method, problem=chk.problem, dtype=chk.dtype, device=cfg.device,
         verdict=verdict, measured=_jsonable(chk.measured), threshold=chk.threshold,
         threshold_reason=chk.threshold_reason, message=message, seed=cfg.seed,
-        reproducer=_reproducer(item, case), duration_s=report.duration,
+        reproducer=_reproducer(item.nodeid, Path(str(item.path)).stem, case), duration_s=report.duration,
         extra={"claims": case.claims.as_dict(), "profile": cfg.profile.name, "nodeid": item.nodeid,
                **chk_extra, **_jsonable(chk.extra)},
     )
@@ -879,13 +897,14 @@ def pytest_handlecrashitem(crashitem: str, report: pytest.TestReport, sched: Any
     verdict, message = _crash_verdict(config, report.node)  # type: ignore[attr-defined]
     report.longrepr = f"{verdict.value.upper()}: {message}"
     _add_incident(config, case, "timeout" if verdict == Verdict.TIMEOUT else "crash", crashitem)
-    check_id = check_id_of(crashitem)
+    module = _module_of(crashitem)
+    check_id = check_id_of(crashitem, module=module)
     suite, name = check_id.partition("[")[0].split(".", 1)
     _start_run(cfg)
     rec = CheckRecord(
         check_id=check_id, suite=suite, check=name, iut=case.impl.name,
         method=case.method, device=cfg.device, verdict=verdict, message=message, seed=cfg.seed,
-        reproducer=_reproducer(crashitem, case), duration_s=None,
+        reproducer=_reproducer(crashitem, module, case), duration_s=None,
         worker=getattr(getattr(report.node, "gateway", None), "id", "") or "main",  # type: ignore[attr-defined]
         extra={"claims": case.claims.as_dict(), "profile": cfg.profile.name, "nodeid": crashitem,
                "crashed_worker": True},

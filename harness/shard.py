@@ -87,12 +87,13 @@ class _Option:
 SHARD_OPTION = _Option()
 
 
-def check_id_of(nodeid: str, callspec_id: str | None = None) -> str:
+def check_id_of(nodeid: str, callspec_id: str | None = None, module: str | None = None) -> str:
     """The check id of a suite test (as in its record): ``<suite>.<test function>[<parameters>]``,
     the suite being the file's stem without ``test_``. `callspec_id` is pytest's parameter id
-    (taken from the node id when not given)."""
+    (taken from the node id when not given), `module` the file's stem (from the node id when not
+    given)."""
     path, _, rest = nodeid.partition("::")
     name = rest.rpartition("::")[2].partition("[")[0]
     params = callspec_id if callspec_id is not None else rest.partition("[")[2].rpartition("]")[0]
-    suite = Path(path).stem.removeprefix("test_")
+    suite = (module or Path(path).stem).removeprefix("test_")
     return f"{suite}.{name}[{params}]"

@@ -227,9 +227,9 @@ def test_installed_wheel_runs_out_of_tree(installed):
     work.mkdir()
     env = _clean_env(PATH=f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
     # no checkout anywhere: harness comes from the environment, no sys.path entry is in the repository
-    p = _run([str(py), "-c", "import harness, json, sys; print(json.dumps([harness.__file__, sys.path]))"], work, env)
-    where, path = json.loads(p.stdout)
-    assert Path(where).is_relative_to(venv) and not any(Path(e or ".").resolve().is_relative_to(REPO) for e in path)
+    code = "import harness, json, os, sys; print(json.dumps([harness.__file__, [os.path.realpath(p) for p in sys.path]]))"
+    where, path = json.loads(_run([str(py), "-c", code], work, env).stdout)
+    assert Path(where).is_relative_to(venv) and not any(Path(e).is_relative_to(REPO.resolve()) for e in path), path
     pkgs = json.loads(_run([str(py), "-m", "pip", "list", "--format=json"], work, env).stdout)
     assert not [d["name"] for d in pkgs if d["name"].lower().startswith("nvidia")], "a CUDA build of torch came in"
     assert _run([str(venv / "bin" / "ode-harness"), "--version"], work, env).stdout == f"ode-harness {harness.__version__}\n"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from harness import cli
-from harness.pytest_plugin import pyargs_target
+from harness.pytest_plugin import _module_of, pyargs_target
 from harness.report import main_compare, main_report
 from harness.report.data import ResultsError, read_runs
 from harness.results import CheckRecord, RunHeader, Verdict, append_record, load_records, write_run_header
@@ -72,6 +72,11 @@ def test_check_id_of_matches_the_records():
 def test_reproducer_runs_wherever_ode_harness_is_installed():
     assert pyargs_target("suites/test_gradients.py::test_grad[reference-rk4-y0]") == \
         "harness.suites.test_gradients::test_grad[reference-rk4-y0]"
+    # `pytest --pyargs harness.suites.test_x` outside the rootdir: node ids without the file
+    assert pyargs_target("::test_grad[p]", "test_gradients") == "harness.suites.test_gradients::test_grad[p]"
+    assert _module_of("::test_error_at_end[reference-rk4-A3]") == "test_forward_accuracy"
+    assert check_id_of("::test_error_at_end[x]", module=_module_of("::test_error_at_end[x]")) == \
+        "forward_accuracy.test_error_at_end[x]"
 
 
 # ----------------------------------------------------------------------------- the real runs
