@@ -34,7 +34,7 @@ import pytest
 import harness
 from harness import cli
 from harness.report import report_parser
-from harness.report.data import reproducer_command
+from harness.report.data import read_run, reproducer_command
 from harness.results import load_records
 
 REPO = Path(__file__).resolve().parent.parent
@@ -67,9 +67,9 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> subpro
 
 
 def _verdicts(path: Path) -> dict[str, str]:
-    res = load_records(path)
-    assert res.clean, res.errors
-    return {r.check_id: r.verdict.value for r in res.records}
+    run = read_run(path)  # the report's strict reader: every line a record, the run complete
+    assert run.complete and not run.warnings, (run.incomplete_reasons, run.warnings)
+    return {r.check_id: r.verdict.value for r in run.records}
 
 
 # ----------------------------------------------------------------------------- metadata (fast)
