@@ -84,13 +84,18 @@ def main(argv: list[str] | None = None) -> int:
         proj = Path(d)
         (proj / "test_things.py").write_text(TESTS)
         outputs = {}
+        times: dict[str, list[float]] = {label: [] for label, _, _ in setups}
         for label, py, extra in setups:
-            _pytest(py, proj, "--collect-only", "-q", *extra)  # warm the file cache
-            times = [_pytest(py, proj, "--collect-only", "-q", *extra)[0] for _ in range(args.runs)]
+            _pytest(py, proj, "--collect-only", "-q", *extra)  # warm the file cache and the bytecode
+        for _ in range(args.runs):  # interleaved: a change in the machine's load hits both alike
+            for label, py, extra in setups:
+                times[label].append(_pytest(py, proj, "--collect-only", "-q", *extra)[0])
+        for label, py, extra in setups:
             outputs[label] = _pytest(py, proj, *extra)[1]
             plugins = next((ln for ln in outputs[label].splitlines() if ln.startswith("plugins:")), "")
-            print(f"{label:38s} collection median {statistics.median(times):.3f} s "
-                  f"(min {min(times):.3f}, max {max(times):.3f}, {args.runs} runs); {plugins}")
+            t = times[label]
+            print(f"{label:38s} collection median {statistics.median(t):.3f} s "
+                  f"(min {min(t):.3f}, max {max(t):.3f}, {args.runs} runs); {plugins}")
         a, b = (outputs[s[0]] for s in setups)
         same = _normalized(a) == _normalized(b)
         print(f"test run output identical apart from timings and the 'plugins:' line: {'yes' if same else 'NO'}")
