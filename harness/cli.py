@@ -5,9 +5,11 @@
                       [--claim [METHOD:]KEY=VALUE ...] [--override CHECK=factor:X:REASON ...]
                       [--profile quick|standard|thorough] [--select EXPR] [--report DIR]
                       [--junit FILE] [--json FILE] [--results FILE] [--jobs N]
-                      [--timeout SECONDS] [--seed S] [--device cpu|cuda] [--config FILE]
-    ode-harness report ...     (harness.report.main_report)
-    ode-harness compare ...    (harness.report.main_compare)
+                      [--timeout SECONDS] [--seed S] [--device cpu|cuda] [--shard K/N]
+                      [--config FILE]
+    ode-harness report RESULTS [RESULTS ...] ...   (harness.report.main_report)
+    ode-harness compare OLD NEW ...                (harness.report.main_compare)
+    ode-harness --version
 
 ``python -m harness`` is the same command.
 
@@ -44,6 +46,7 @@ from typing import Any, Callable, Sequence, TextIO
 import pytest
 
 from .config import ConfigError, ToleranceOverride, load_file_config, parse_claim_value, parse_override_arg
+from .shard import SHARD_OPTION, Shard
 
 PROG = "ode-harness"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -56,10 +59,14 @@ class UsageError(Exception):
 
 
 def suites_dir() -> Path:
-    """The verification suites: ``suites/`` next to the installed ``harness`` package."""
+    """The verification suites: the ``suites/`` folder of the source checkout this ``harness``
+    package lives in, else the installed ``harness.suites`` package (a wheel install)."""
+    from .pytest_entry import checkout_suites, installed_suites
+
+    found = checkout_suites() or installed_suites()
     import harness
 
-    return Path(harness.__file__).resolve().parent.parent / "suites"
+    return found or Path(harness.__file__).resolve().parent / "suites"
 
 
 # --------------------------------------------------------------------------- argument parsing
@@ -127,6 +134,7 @@ def _check_parser() -> _Parser:
                    help="per-check timeout (default: the profile's)")
     r.add_argument("--seed", type=_nonneg_int, metavar="S", help="seed of every random input (default 0)")
     r.add_argument("--device", metavar="DEVICE", help="cpu or cuda (default cpu)")
+    SHARD_OPTION.add_to(r, "--shard")
     o = p.add_argument_group("output")
     o.add_argument("--results", metavar="FILE", help="results file, JSON lines (default reports/results.jsonl)")
     o.add_argument("--report", metavar="DIR", help="write the HTML report into DIR")
@@ -141,9 +149,11 @@ TOP_HELP = f"""usage: {PROG} COMMAND [ARGS]
 
 commands:
   check IMPL [IMPL ...] [options]   run the verification suites on implementations under test
-  report ...                        build the HTML report of a results file
-  compare ...                       compare two results files
+  report RESULTS [RESULTS ...]      build the HTML report of a results file, or of the shards'
+                                    files (or folders of them) merged
+  compare OLD NEW                   compare two runs (files, or folders of shards' files)
   tableau FILE [options]            check a Butcher tableau's order (JSON or module:attribute)
+  --version                         print the version
 
 '{PROG} COMMAND --help' describes a command. Exit status: 0 success, 1 a check failed,
 errored or timed out, 2 usage or configuration error.
@@ -170,6 +180,7 @@ class Settings:
     json: Path | None
     quiet: bool
     config_path: Path | None
+    shard: Shard | None = None
     impls: list[Any] = field(default_factory=list)
 
     def cases(self) -> list[tuple[Any, str]]:
@@ -251,7 +262,7 @@ def _resolve(ns: argparse.Namespace) -> Settings:
         select=ns.select or fc.select, claims=common, method_claims=per_method, overrides=overrides,
         results=_out(ns.results, fc.results, (cwd / "reports" / "results.jsonl").resolve()),  # type: ignore[arg-type]
         report=_out(ns.report, fc.report), junit=_out(ns.junit, fc.junit), json=_out(ns.json, fc.json),
-        quiet=ns.quiet, config_path=fc.path)
+        quiet=ns.quiet, config_path=fc.path, shard=ns.shard)
 
 
 def _load_impls(st: Settings) -> None:
@@ -687,6 +698,7 @@ def summary_json(s: Summary, st: Settings, *, exit_code: int, elapsed: float, ru
         "jobs": st.jobs,
         "seed": st.seed,
         "device": st.device,
+        "shard": None if st.shard is None else str(st.shard),
         "counts": {**s.counts, "expected_failure": s.expected_failures},
         "by_case": s.by_case,
         "failing": s.failing,
@@ -698,15 +710,15 @@ def summary_json(s: Summary, st: Settings, *, exit_code: int, elapsed: float, ru
 # --------------------------------------------------------------------------- running
 # The pytest plugins a run loads, by module (with autoload off, see `run_check`): the harness's,
 # xdist, pytest-benchmark (the benchmark suite's `benchmark` fixture) and hypothesis's.
-_PLUGINS = ("xdist.plugin", "harness.pytest_plugin", "pytest_benchmark.plugin", "_hypothesis_pytestplugin")
+_PLUGINS = ("xdist.plugin", "harness.pytest_entry", "pytest_benchmark.plugin", "_hypothesis_pytestplugin")
 
 
 def _pytest_args(st: Settings) -> list[str]:
     root = suites_dir()
     args = [str(root), "-c", os.devnull, "--rootdir", str(root.parent), "-p", "no:cacheprovider"]
-    for plugin in _PLUGINS:
-        if importlib.util.find_spec(plugin) is not None:
-            args += ["-p", plugin]
+    loaded = [p for p in _PLUGINS if importlib.util.find_spec(p) is not None]
+    for plugin in loaded:
+        args += ["-p", plugin]
     args += ["-n", str(st.jobs), "--dist", "load",
             "--max-worker-restart", str(len(st.cases()) * 3 + 4 * st.jobs + 4),
             "-o", "console_output_style=classic", "-q",
@@ -723,11 +735,23 @@ def _pytest_args(st: Settings) -> list[str]:
             args += ["--ode-claim", f"{m}:{k}={v}"]
     for ov in st.overrides:
         args += ["--ode-override", ov.to_arg()]
+    if st.shard is not None:
+        args += ["--ode-shard", str(st.shard)]
+    if "pytest_benchmark.plugin" in loaded:
+        # pytest-benchmark's storage folder goes to the user cache, not into the working folder
+        args += ["--benchmark-storage", f"file://{user_cache_dir() / 'benchmarks'}"]
     if st.select:
         args += ["-k", st.select]
     if st.junit:
         args += ["--junitxml", str(st.junit)]
     return args
+
+
+def user_cache_dir() -> Path:
+    """ode-harness's folder in the user cache ($XDG_CACHE_HOME or ~/.cache), next to the oracle
+    cache: what a run stores that is not a result (hypothesis's example database, pytest-benchmark's
+    storage) goes here, so that the working folder only receives results, log and report."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "ode-harness"
 
 
 @contextlib.contextmanager
@@ -771,13 +795,26 @@ def _build_report(st: Settings) -> str:
     return str(importlib.import_module("harness.report").build_report(st.results, st.report))
 
 
+def _empty_shard_results(st: Settings) -> None:
+    """The results file of a shard without checks: its run header and run end."""
+    from .report.runend import write_run_end
+    from .results import run_header_extra, write_run_header
+
+    if st.results.exists():
+        st.results.replace(st.results.with_name(st.results.stem + ".prev" + st.results.suffix))
+    write_run_header(st.results, seed=st.seed, device=st.device, extra=run_header_extra(
+        profile=st.profile.name, impls=[i.name for i in st.impls], methods=st.methods, claims=st.claims,
+        method_claims=st.method_claims, overrides=[o.as_dict() for o in st.overrides], shard=str(st.shard)))
+    write_run_end(st.results, exitstatus=int(pytest.ExitCode.NO_TESTS_COLLECTED), collected=0)
+
+
 def run_check(argv: Sequence[str]) -> int:
     t_start = time.monotonic()
     ns = _check_parser().parse_args(list(argv))
     st = _resolve(ns)
     if not (suites_dir() / "conftest.py").exists():
-        raise UsageError(f"the verification suites are not installed: expected {suites_dir()} next to the "
-                         "harness package (install ode-harness from a source checkout: pip install -e)")
+        raise UsageError(f"the verification suites are not installed: expected the package harness.suites "
+                         f"at {suites_dir()} (reinstall ode-harness: pip install ode-harness)")
     _load_impls(st)
     _check_device(st)
     _check_report_available(st)
@@ -795,7 +832,8 @@ def run_check(argv: Sequence[str]) -> int:
     if not st.quiet:
         methods = ", ".join(f"{i.name} ({', '.join(st.methods or i.default_methods)})" for i in st.impls)
         out.write(f"ode-harness check: {methods}; profile {st.profile.name}, timeout {st.timeout:g} s"
-                  + (f", select {st.select!r}" if st.select else "") + "\n")
+                  + (f", select {st.select!r}" if st.select else "")
+                  + (f", shard {st.shard}" if st.shard else "") + "\n")
         out.flush()
     progress = Progress(out, live=live, quiet=st.quiet, results=st.results, run_id=run_id, jobs=st.jobs)
     args = _pytest_args(st)
@@ -805,6 +843,8 @@ def run_check(argv: Sequence[str]) -> int:
     # cannot be cached). The workers inherit the setting.
     saved_autoload = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    # hypothesis keeps its example database in ./.hypothesis unless told: the user cache instead
+    os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(user_cache_dir() / "hypothesis"))
     with _output_to(log) as (real_out, _real_err):
         progress.out = real_out
         try:
@@ -820,6 +860,15 @@ def run_check(argv: Sequence[str]) -> int:
     if status == pytest.ExitCode.USAGE_ERROR:
         raise UsageError(f"pytest refused the run: {_last_error_line(log)} (see {log})")
     if status == pytest.ExitCode.NO_TESTS_COLLECTED or progress.total == 0:
+        if st.shard is not None and status in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+            # a partition of few checks into many shards leaves some empty: nothing to run; the
+            # results file gets the run header and end all the same, so that the merge sees
+            # every shard of the run
+            _empty_shard_results(st)
+            out.write(f"ode-harness check: shard {st.shard} holds none of the selected checks; nothing to run "
+                      f"(results: {st.results})\n")
+            out.flush()
+            return EXIT_OK
         raise UsageError("no checks selected" + (f" (--select {st.select!r} matched none)" if st.select else ""))
     res = load_records(st.results, missing_ok=True)
     records = [r for r in res.records if r.run_id == run_id]
@@ -886,13 +935,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args or args[0] in ("-h", "--help", "help"):
             sys.stdout.write(TOP_HELP)
             return EXIT_OK if args else EXIT_USAGE
-        if args[0] == "--version":
-            from importlib import metadata
+        if args[0] in ("--version", "-V"):
+            from . import __version__
 
-            try:
-                sys.stdout.write(f"{PROG} {metadata.version('ode-harness')}\n")
-            except metadata.PackageNotFoundError:
-                sys.stdout.write(f"{PROG} (not installed)\n")
+            sys.stdout.write(f"{PROG} {__version__}\n")
             return EXIT_OK
         cmd, rest = args[0], args[1:]
         if cmd == "check":

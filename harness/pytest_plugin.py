@@ -1,11 +1,14 @@
-"""The pytest plugin behind `pytest suites/` (registered through the `pytest11` entry point).
+"""The pytest plugin behind `pytest suites/` and ``pytest --pyargs harness.suites``.
 
-Options: ``--ode-impl NAME_OR_IMPORT_PATH`` (repeatable; default: the embedded defaults,
+The `pytest11` entry point is `harness.pytest_entry`, which defines the options and registers
+this module only when a run collects the suites (so that installing ode-harness changes no one
+else's pytest runs). Options: ``--ode-impl NAME_OR_IMPORT_PATH`` (repeatable; default: the embedded defaults,
 reference and torchdiffeq), ``--ode-method M`` (repeatable; default: each implementation's
 default methods), ``--ode-profile quick|standard|thorough``, ``--ode-device cpu|cuda``,
 ``--ode-claim [METHOD:]KEY=VALUE`` (repeatable, overrides a claim of every method or of one),
 ``--ode-results PATH`` (default ``$ODE_HARNESS_RESULTS`` or ``reports/results.jsonl``),
-``--ode-seed S``, ``--ode-override CHECK=JSON`` (repeatable, a tolerance override with its
+``--ode-seed S``, ``--ode-shard K/N`` (only the checks of shard K of N, `harness.shard`),
+``--ode-override CHECK=JSON`` (repeatable, a tolerance override with its
 reason, `harness.config.ToleranceOverride`), ``--ode-timeout SECONDS`` (per-check timeout; off
 unless given; `ode-harness check` gives the profile's).
 
@@ -60,8 +63,10 @@ from . import cost
 from .claims import Claims
 from .config import ConfigError, ToleranceOverride, match_override, parse_claim_value, parse_override_arg
 from .implementations import Implementation, ImplementationLoadError, load_implementation
-from .profiles import DEFAULT_PROFILE, PROFILES, Profile, get_profile
-from .results import RESULTS_ENV, RUN_ID_ENV, CheckRecord, Verdict, append_record, current_run_id, write_run_header
+from .profiles import DEFAULT_PROFILE, Profile, get_profile
+from .results import (RESULTS_ENV, RUN_ID_ENV, CheckRecord, Verdict, append_record, current_run_id,
+                      run_header_extra, write_run_header)
+from .shard import check_id_of
 
 DEFAULT_IMPLS = ("reference", "torchdiffeq")
 WATCHDOG_ENV = "ODE_HARNESS_WATCHDOG_DIR"
@@ -129,6 +134,7 @@ class OdeConfig:
     method_claims: dict[str, dict[str, Any]] = field(default_factory=dict)
     overrides: list[ToleranceOverride] = field(default_factory=list)
     timeout: float | None = None
+    shard: Any = None  # harness.shard.Shard of --ode-shard, or None
 
     def claims_for(self, method: str) -> dict[str, Any]:
         """The user's claim overrides for `method`: those of every method, then its own."""
@@ -337,28 +343,6 @@ class Check:
 
 
 # --------------------------------------------------------------------------- hooks
-def pytest_addoption(parser: pytest.Parser) -> None:
-    g = parser.getgroup("ode-harness", "ode-harness verification suites")
-    g.addoption("--ode-impl", action="append", default=[], metavar="NAME_OR_IMPORT_PATH",
-                help="implementation under test: a built-in name or package.module:callable (repeatable)")
-    g.addoption("--ode-method", action="append", default=[], metavar="METHOD",
-                help="method passed to the implementation (repeatable; default: its default methods)")
-    g.addoption("--ode-profile", default=None, metavar="PROFILE",
-                help=f"depth of the checks: {', '.join(PROFILES)} (default {DEFAULT_PROFILE})")
-    g.addoption("--ode-device", default="cpu", metavar="DEVICE", help="cpu or cuda")
-    g.addoption("--ode-claim", action="append", default=[], metavar="[METHOD:]KEY=VALUE",
-                help="override a claim of every method, or of one (METHOD:KEY=VALUE), e.g. order=4, "
-                     "float32=false, rk4:adaptive=false (repeatable)")
-    g.addoption("--ode-override", action="append", default=[], metavar="CHECK=JSON",
-                help='tolerance override of a check, e.g. test_error_float32=\'{"factor": 10, "reason": "..."}\' '
-                     "(repeatable; a reason is required)")
-    g.addoption("--ode-timeout", default=None, type=float, metavar="SECONDS",
-                help="per-check timeout (0: none; default none; ode-harness check gives the profile's)")
-    g.addoption("--ode-results", default=None, metavar="PATH",
-                help="results file (JSON lines; default $ODE_HARNESS_RESULTS or reports/results.jsonl)")
-    g.addoption("--ode-seed", default=0, type=int, metavar="S", help="seed of every random input (default 0)")
-
-
 def _build_config(config: pytest.Config) -> OdeConfig:
     names = config.getoption("ode_impl") or list(DEFAULT_IMPLS)
     impls = []
@@ -387,7 +371,8 @@ def _build_config(config: pytest.Config) -> OdeConfig:
     results = Path(config.getoption("ode_results") or os.environ.get(RESULTS_ENV) or "reports/results.jsonl")
     return OdeConfig(impls, list(config.getoption("ode_method")), profile, device, results.resolve(),
                      claims, config.getoption("ode_seed"), list(config.invocation_params.args),
-                     method_claims=method_claims, overrides=overrides, timeout=_timeout_option(config))
+                     method_claims=method_claims, overrides=overrides, timeout=_timeout_option(config),
+                     shard=config.getoption("ode_shard", None))
 
 
 def _timeout_option(config: pytest.Config) -> float | None:
@@ -439,7 +424,11 @@ def ode_config(config: pytest.Config) -> OdeConfig:
     return config._ode
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # after the suites' own parametrization (suites/conftest.py: problem, tol), whenever this
+    # plugin was registered (at start-up, or when harness.pytest_entry activates it): the order of
+    # the parameters in a test's id, and so its check id, is the same on every route
     if "ode_case" in metafunc.fixturenames:
         cases = ode_config(metafunc.config).cases()
         metafunc.parametrize("ode_case", cases, ids=[c.id for c in cases], scope="module")
@@ -449,6 +438,27 @@ def _check_names(item: pytest.Item) -> tuple[str, str]:
     """(check name, suite) of a test: its function name and its file's stem without test_."""
     name = getattr(item, "originalname", None) or item.name.partition("[")[0]
     return name, Path(str(item.path)).stem.removeprefix("test_")
+
+
+def item_check_id(item: pytest.Item) -> str:
+    """The check id of a test, as its record carries it and as `--ode-shard` partitions by."""
+    name, suite = _check_names(item)
+    param_id = item.callspec.id if hasattr(item, "callspec") else ""
+    return f"{suite}.{name}[{param_id}]"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--ode-shard K/N``: keep the checks of shard K (`harness.shard`), deselect the others."""
+    shard = config.getoption("ode_shard", None)
+    if shard is None:
+        return
+    keep, drop = [], []
+    for item in items:
+        (keep if shard.holds(item_check_id(item)) else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture
@@ -472,16 +482,41 @@ def _start_run(cfg: OdeConfig) -> None:
             return
         if path.exists():
             path.replace(path.with_name(path.stem + ".prev" + path.suffix))
-        write_run_header(path, seed=cfg.seed, device=cfg.device,
-                         extra={"profile": cfg.profile.name, "impls": [i.name for i in cfg.impls],
-                                "methods": cfg.methods, "claims": cfg.claims})
+        write_run_header(path, seed=cfg.seed, device=cfg.device, extra=run_header_extra(
+            profile=cfg.profile.name, impls=[i.name for i in cfg.impls], methods=cfg.methods, claims=cfg.claims,
+            method_claims=cfg.method_claims, overrides=[o.as_dict() for o in cfg.overrides],
+            shard=None if cfg.shard is None else str(cfg.shard)))
         marker.write_text(run_id)
 
 
-def _reproducer(item_or_nodeid: Any, case: OdeCase) -> str:
+def pyargs_target(nodeid: str, module: str | None = None) -> str:
+    """A suite test's node id as a ``--pyargs`` target that pytest finds wherever ode-harness is
+    installed (wheel or checkout, any working folder):
+    ``suites/test_x.py::test_y[p]`` -> ``harness.suites.test_x::test_y[p]``. `module`: the test
+    file's stem, when the node id lacks it (pytest leaves the path out of the node ids of a file
+    given by itself outside the rootdir, as ``--pyargs harness.suites.test_x`` does)."""
+    path, _, rest = nodeid.partition("::")
+    return f"harness.suites.{module or Path(path).stem}::{rest}"
+
+
+def _module_of(nodeid: str) -> str:
+    """The suite file's stem of a node id; from the suites' sources when the id has no path."""
+    path = nodeid.partition("::")[0]
+    if path:
+        return Path(path).stem
+    name = nodeid.partition("::")[2].rpartition("::")[2].partition("[")[0]
+    from .pytest_entry import checkout_suites, installed_suites
+
+    folder = checkout_suites() or installed_suites()
+    found = [f.stem for f in sorted(folder.glob("test_*.py")) if f"def {name}(" in f.read_text()] if folder else []
+    return found[0] if len(found) == 1 else ""
+
+
+def _reproducer(nodeid: str, module: str, case: OdeCase) -> str:
+    """A snippet that reruns exactly this check wherever ode-harness is installed (no path into a
+    source tree): pytest finds the suites by their package name (``--pyargs``)."""
     cfg = case.config
-    nodeid = item_or_nodeid if isinstance(item_or_nodeid, str) else item_or_nodeid.nodeid
-    args = [nodeid, "--ode-impl", case.impl.name, "--ode-method", case.method,
+    args = ["--pyargs", pyargs_target(nodeid, module), "--ode-impl", case.impl.name, "--ode-method", case.method,
             "--ode-profile", cfg.profile.name, "--ode-device", cfg.device, "--ode-seed", str(cfg.seed)]
     for k, v in cfg.claims_for(case.method).items():
         args += ["--ode-claim", f"{k}={v}"]
@@ -536,13 +571,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     cfg = case.config
     _start_run(cfg)
     name, suite = _check_names(item)
-    param_id = item.callspec.id if hasattr(item, "callspec") else ""
     rec = CheckRecord(
-        check_id=f"{suite}.{name}[{param_id}]", suite=suite, check=name, iut=case.impl.name,
+        check_id=item_check_id(item), suite=suite, check=name, iut=case.impl.name,
         method=case.method, problem=chk.problem, dtype=chk.dtype, device=cfg.device,
         verdict=verdict, measured=_jsonable(chk.measured), threshold=chk.threshold,
         threshold_reason=chk.threshold_reason, message=message, seed=cfg.seed,
-        reproducer=_reproducer(item, case), duration_s=report.duration,
+        reproducer=_reproducer(item.nodeid, Path(str(item.path)).stem, case), duration_s=report.duration,
         extra={"claims": case.claims.as_dict(), "profile": cfg.profile.name, "nodeid": item.nodeid,
                "time_in": cost.since(getattr(item, "_ode_cost_start", None)), **chk_extra, **_jsonable(chk.extra)},
     )
@@ -867,15 +901,14 @@ def pytest_handlecrashitem(crashitem: str, report: pytest.TestReport, sched: Any
     verdict, message = _crash_verdict(config, report.node)  # type: ignore[attr-defined]
     report.longrepr = f"{verdict.value.upper()}: {message}"
     _add_incident(config, case, "timeout" if verdict == Verdict.TIMEOUT else "crash", crashitem)
-    path, _, rest = crashitem.partition("::")
-    name = rest.partition("[")[0]
-    suite = Path(path).stem.removeprefix("test_")
-    param_id = rest.partition("[")[2].rpartition("]")[0]
+    module = _module_of(crashitem)
+    check_id = check_id_of(crashitem, module=module)
+    suite, name = check_id.partition("[")[0].split(".", 1)
     _start_run(cfg)
     rec = CheckRecord(
-        check_id=f"{suite}.{name}[{param_id}]", suite=suite, check=name, iut=case.impl.name,
+        check_id=check_id, suite=suite, check=name, iut=case.impl.name,
         method=case.method, device=cfg.device, verdict=verdict, message=message, seed=cfg.seed,
-        reproducer=_reproducer(crashitem, case), duration_s=None,
+        reproducer=_reproducer(crashitem, module, case), duration_s=None,
         worker=getattr(getattr(report.node, "gateway", None), "id", "") or "main",  # type: ignore[attr-defined]
         extra={"claims": case.claims.as_dict(), "profile": cfg.profile.name, "nodeid": crashitem,
                "crashed_worker": True},

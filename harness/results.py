@@ -75,7 +75,8 @@ from typing import Any, ClassVar, Iterable, Mapping
 __all__ = [
     "SCHEMA_VERSION", "Verdict", "CheckRecord", "RunHeader", "LoadResult", "make_check_id",
     "append_record", "write_run_header", "load_records", "results_path_from_env",
-    "current_run_id", "worker_id", "utc_now", "encode_value", "decode_value",
+    "current_run_id", "worker_id", "utc_now", "encode_value", "decode_value", "git_state",
+    "run_header_extra",
     "RESULTS_ENV", "RUN_ID_ENV", "DEFAULT_RESULTS_PATH",
 ]
 
@@ -370,6 +371,29 @@ def _git(args: list[str], cwd: Path) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+def git_state(folder: str | os.PathLike[str]) -> tuple[str | None, bool | None]:
+    """(commit, has uncommitted changes) of the git checkout holding `folder`; (None, None)
+    outside git."""
+    here = Path(folder)
+    commit = _git(["rev-parse", "HEAD"], here)
+    if not commit:
+        return None, None
+    status = _git(["status", "--porcelain", "--untracked-files=no"], here)
+    return commit, None if status is None else bool(status)
+
+
+def run_header_extra(*, profile: str, impls: list[str], methods: list[str], claims: dict[str, Any],
+                     method_claims: dict[str, dict[str, Any]], overrides: list[dict[str, Any]],
+                     shard: str | None) -> dict[str, Any]:
+    """The ``extra`` of a suites run's header: its settings (what the shards of one run share,
+    `harness.report.data.run_settings`) and the git commit of the project under test (the
+    checkout of the working folder, None outside git)."""
+    commit, dirty = git_state(Path.cwd())
+    return {"profile": profile, "impls": list(impls), "methods": list(methods), "claims": dict(claims),
+            "method_claims": dict(method_claims), "overrides": list(overrides), "shard": shard,
+            "project_commit": commit, "project_dirty": dirty}
+
+
 def _describe_device() -> str:
     """``cuda:N (name)`` for the current CUDA device if CUDA is available, else ``cpu``."""
     try:
@@ -424,12 +448,7 @@ class RunHeader(_Record):
         if torch_mod is not None:
             cuda = getattr(getattr(torch_mod, "version", None), "cuda", None)
             versions["cuda"] = None if cuda is None else str(cuda)
-        here = Path(__file__).resolve().parent
-        commit = _git(["rev-parse", "HEAD"], here)
-        dirty = None
-        if commit:
-            status = _git(["status", "--porcelain", "--untracked-files=no"], here)
-            dirty = None if status is None else bool(status)
+        commit, dirty = git_state(Path(__file__).resolve().parent)
         return cls(
             run_id=run_id or current_run_id(),
             argv=list(sys.argv if argv is None else argv),

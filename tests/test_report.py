@@ -410,9 +410,8 @@ def test_report_is_robust_to_sparse_records(tmp_path):
     ], header=False, end=False)
     text = build_report(path, tmp_path / "out").read_text()
     assert "INCOMPLETE RUN" in text and "no run header" in text
-    empty = tmp_path / "empty.jsonl"
-    empty.write_text("")
-    assert "No check has finished yet" in build_report(empty, tmp_path / "out2").read_text()
+    header_only = _write(tmp_path / "header-only.jsonl", [], end=False)  # a run that has just started
+    assert "No check has finished yet" in build_report(header_only, tmp_path / "out2").read_text()
 
 
 def test_names_with_markup_are_escaped_in_plots(tmp_path):
@@ -453,7 +452,11 @@ def test_cli_entry_points(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out and (tmp_path / "out" / "index.html").exists()
     garbage = tmp_path / "garbage.txt"
     garbage.write_bytes(b"\x89PNG not a results file\n")
-    for argv in ([str(tmp_path / "missing.jsonl")], [str(tmp_path)], [str(garbage)], [], ["a", "b"]):
+    (tmp_path / "no-results").mkdir()
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    for argv in ([str(tmp_path / "missing.jsonl")], [str(tmp_path / "no-results")], [str(garbage)], [str(empty)],
+                 [], ["a", "b"]):
         assert main_report(argv) == 2, argv
         err = capsys.readouterr().err.strip()
         assert err.startswith("ode-harness report: error:") and "\n" not in err, err

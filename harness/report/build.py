@@ -15,7 +15,7 @@ import math
 import os
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import jinja2
 import numpy as np
@@ -26,7 +26,7 @@ from .data import (BAD, OUTCOME_LABELS, OUTCOMES, Curve, RunData, benchmark_stat
                    convergence_of, curves_across_records, curves_in_record,
                    falsifying_example, fmt, fmt_bytes, fmt_duration, gradient_group, gradient_oracle,
                    is_error_key, is_finite_num, is_gradient_record, is_num, lookup, memory_points, num_list,
-                   outcome, primary_value, read_run, reproducer_command, slug, strip_case_prefix)
+                   outcome, primary_value, read_runs, reproducer_command, slug, strip_case_prefix)
 
 SPLIT_AT = 1500  # records; above this, per-implementation pages
 TEMPLATES = Path(__file__).with_name("templates")
@@ -568,7 +568,8 @@ def _conclusion(case: tuple[str, str], records: list[CheckRecord], convergence: 
 # ----------------------------------------------------------------------------- appendix
 
 
-def _appendix(run: RunData) -> dict:
+def _header_items(run: RunData) -> tuple[list[tuple[str, Any]], list[tuple[str, Any]]]:
+    """(versions, run facts) of one file's run, from its run header and run-end marker."""
     h = run.header
     items: list[tuple[str, Any]] = []
     if h is not None:
@@ -580,23 +581,41 @@ def _appendix(run: RunData) -> dict:
                                                             "ode-harness", "cuda"}]
     run_items: list[tuple[str, Any]] = []
     if h is not None:
-        run_items += [("device", h.device or "—"), ("seed", h.seed), ("profile", h.extra.get("profile", "—")),
-                      ("implementations", ", ".join(map(str, h.extra.get("impls", []))) or "—"),
-                      ("methods", ", ".join(map(str, h.extra.get("methods", []))) or "defaults"),
-                      ("claim overrides", fmt(h.extra.get("claims")) if h.extra.get("claims") else "none"),
-                      ("command line", " ".join(h.argv)), ("working folder", h.cwd),
-                      ("git commit", (h.git_commit or "—") + (" (uncommitted changes)" if h.git_dirty else "")),
-                      ("started", h.started_at), ("run id", h.run_id), ("host", h.hostname),
+        x = h.extra
+        run_items += [("device", h.device or "—"), ("seed", h.seed), ("profile", x.get("profile", "—")),
+                      ("implementations", ", ".join(map(str, x.get("impls", []))) or "—"),
+                      ("methods", ", ".join(map(str, x.get("methods", []))) or "defaults"),
+                      ("claim overrides", fmt(x.get("claims")) if x.get("claims") else "none")]
+        if x.get("shard"):
+            run_items.append(("shard", x["shard"]))
+        run_items += [("command line", " ".join(h.argv)), ("working folder", h.cwd),
+                      ("git commit", (h.git_commit or "—") + (" (uncommitted changes)" if h.git_dirty else ""))]
+        if x.get("project_commit"):
+            run_items.append(("project commit", x["project_commit"]
+                              + (" (uncommitted changes)" if x.get("project_dirty") else "")))
+        run_items += [("started", h.started_at), ("run id", h.run_id), ("host", h.hostname),
                       ("platform", h.platform)]
     if run.run_end:
         run_items += [("finished", run.run_end.get("finished_at")),
                       ("pytest exit status", run.run_end.get("exitstatus"))]
-    seeds = sorted({r.seed for r in run.records if r.seed is not None})
-    devices = sorted({r.device for r in run.records if r.device})
-    run_items += [("seeds in records", ", ".join(map(str, seeds)) or "—"),
-                  ("devices in records", ", ".join(devices) or "—"),
-                  ("results file", str(run.path)), ("records", len(run.records))]
-    return dict(versions=items, run=run_items, headers=len(run.headers))
+    return items, run_items
+
+
+def _appendix(run: RunData) -> dict:
+    """The run's headers: one block per file (a merged run of shards has several)."""
+    blocks = []
+    for part in run.shards or [run]:
+        versions, run_items = _header_items(part)
+        seeds = sorted({r.seed for r in part.records if r.seed is not None})
+        devices = sorted({r.device for r in part.records if r.device})
+        run_items += [("seeds in records", ", ".join(map(str, seeds)) or "—"),
+                      ("devices in records", ", ".join(devices) or "—"),
+                      ("results file", str(part.path)), ("records", len(part.records))]
+        blocks.append(dict(title=f"{part.path.name}" + (f" (shard {part.header.extra['shard']})"
+                                                        if part.header and part.header.extra.get("shard") else ""),
+                           versions=versions, run=run_items))
+    return dict(versions=blocks[0]["versions"], run=blocks[0]["run"], headers=len(run.headers),
+                blocks=blocks if run.shards else [])
 
 
 # ----------------------------------------------------------------------------- the page
@@ -637,7 +656,7 @@ def render_report(run: RunData, *, split: bool | None = None) -> dict[str, str]:
     run has more than `SPLIT_AT` records."""
     env = _env()
     records = run.records
-    impl_order = list(run.header.extra.get("impls", [])) if run.header else []
+    impl_order = run.impl_order()
     cases = _order_cases(records, impl_order)
     if split is None:
         split = len(records) > SPLIT_AT
@@ -683,14 +702,17 @@ def render_report(run: RunData, *, split: bool | None = None) -> dict[str, str]:
     return pages
 
 
-def build_report(results_path: str | os.PathLike[str], out_dir: str | os.PathLike[str] = "reports", *,
-                 split: bool | None = None) -> Path:
+def build_report(results_path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+                 out_dir: str | os.PathLike[str] = "reports", *, split: bool | None = None,
+                 allow_mixed: bool = False) -> Path:
     """Write the HTML report of ``results_path`` to ``out_dir/index.html`` (plus
-    ``impl-*.html`` for a large run) and return the index's path. Works on a partial file
+    ``impl-*.html`` for a large run) and return the index's path. ``results_path`` may be several
+    files or folders (the shards of a run): they are merged (`harness.report.data.read_runs`,
+    refusing overlapping or mixed shards unless ``allow_mixed``). Works on a partial file
     (a run killed midway, a torn last line): the page says the run is incomplete and shows what
     finished. Raises `harness.report.data.ResultsError` (a ValueError, one line) for a missing
     or unreadable results file."""
-    run = read_run(results_path)
+    run = read_runs(results_path, allow_mixed=allow_mixed)
     pages = render_report(run, split=split)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

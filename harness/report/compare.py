@@ -21,10 +21,10 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence, Union
 
 from ..results import CheckRecord
-from .data import BAD, fmt, is_error_key, is_num, num_list, outcome, read_run
+from .data import BAD, fmt, is_error_key, is_num, num_list, outcome, read_runs
 
 __all__ = ["Change", "Comparison", "compare"]
 
@@ -63,6 +63,8 @@ class Comparison:
     n_common: int = 0
     notes: list[str] = field(default_factory=list)
     settings: dict[str, float] = field(default_factory=dict)
+    old_label: str = ""  # the files of a side, when several were merged
+    new_label: str = ""
 
     @property
     def exit_code(self) -> int:
@@ -78,8 +80,9 @@ class Comparison:
 
     def lines(self, *, limit: int | None = None) -> list[str]:
         """The comparison as text: a headline, then one line per regression and other change."""
-        head = (f"{len(self.regressions)} regression(s)" if self.regressions else "no regressions") + \
-            f" — {self.n_common} checks in both runs (old {self.n_old}: {self.old_path}; new {self.n_new}: {self.new_path})"
+        head = ((f"{len(self.regressions)} regression(s)" if self.regressions else "no regressions")
+                + f" — {self.n_common} checks in both runs (old {self.n_old}: {self.old_label or self.old_path}; "
+                f"new {self.n_new}: {self.new_label or self.new_path})")
         out = [head] + [f"  note: {n}" for n in self.notes]
         regs = self.regressions if limit is None else self.regressions[:limit]
         out += [f"  REGRESSION {c}" for c in regs]
@@ -161,18 +164,25 @@ def _compare_values(o: CheckRecord, n: CheckRecord, *, error_factor: float, erro
     return out
 
 
-def compare(old_path: str | os.PathLike[str], new_path: str | os.PathLike[str], *,
-            error_factor: float = 2.0, error_floor: float = 1e-14, order_drop: float = 0.2,
-            nfe_increase: float = 0.10, bytes_increase: float = 0.10) -> Comparison:
-    """Compare the results file ``new_path`` against ``old_path`` (see the module docstring).
-    Raises `harness.report.data.ResultsError` for a missing or unreadable file."""
+Paths = Union[str, "os.PathLike[str]", Sequence[Union[str, "os.PathLike[str]"]]]
+
+
+def compare(old_path: Paths, new_path: Paths, *, error_factor: float = 2.0, error_floor: float = 1e-14,
+            order_drop: float = 0.2, nfe_increase: float = 0.10, bytes_increase: float = 0.10,
+            allow_mixed: bool = False) -> Comparison:
+    """Compare the run ``new_path`` against ``old_path`` (see the module docstring). Each is a
+    results file, a folder of them, or a list of files and folders (the shards of a run, merged
+    by `harness.report.data.read_runs`). Raises `harness.report.data.ResultsError` for a missing
+    or unreadable file, overlapping shards, or shards of different settings (unless
+    ``allow_mixed``)."""
     for name, v in (("error_factor", error_factor), ("order_drop", order_drop),
                     ("nfe_increase", nfe_increase), ("bytes_increase", bytes_increase),
                     ("error_floor", error_floor)):
         if not (is_num(v) and math.isfinite(v) and v >= 0) or (name == "error_factor" and v < 1):
             raise ValueError(f"{name} must be a finite number >= {1 if name == 'error_factor' else 0}, got {v!r}")
-    old, new = read_run(old_path), read_run(new_path)
-    cmp = Comparison(Path(old_path), Path(new_path), n_old=len(old.records), n_new=len(new.records),
+    old, new = read_runs(old_path, allow_mixed=allow_mixed), read_runs(new_path, allow_mixed=allow_mixed)
+    cmp = Comparison(old.path, new.path, n_old=len(old.records), n_new=len(new.records),
+                     old_label=old.label, new_label=new.label,
                      settings=dict(error_factor=error_factor, error_floor=error_floor, order_drop=order_drop,
                                    nfe_increase=nfe_increase, bytes_increase=bytes_increase))
     for label, run in (("old", old), ("new", new)):

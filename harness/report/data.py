@@ -515,7 +515,7 @@ def falsifying_example(rec: CheckRecord) -> str | None:
 
 @dataclass
 class RunData:
-    """One results file read for a report."""
+    """One results file read for a report, or the shards' files merged (`read_runs`)."""
 
     path: Path
     load: LoadResult
@@ -525,6 +525,18 @@ class RunData:
     superseded: int = 0
     incomplete_reasons: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    shards: list["RunData"] = field(default_factory=list)  # a merged run: each file's own run
+
+    @property
+    def label(self) -> str:
+        """The file, or for a merged run its files."""
+        if not self.shards:
+            return str(self.path)
+        return f"{len(self.shards)} files ({', '.join(str(s.path) for s in self.shards)})"
+
+    def impl_order(self) -> list[str]:
+        """The implementations in the order the run headers name them."""
+        return list(dict.fromkeys(i for h in self.headers for i in h.extra.get("impls", []) or []))
 
     @property
     def header(self) -> RunHeader | None:
@@ -539,6 +551,8 @@ class RunData:
         return not self.incomplete_reasons
 
     def started(self) -> _dt.datetime | None:
+        if self.shards:
+            return min((t for s in self.shards if (t := s.started()) is not None), default=None)
         t = parse_time(self.header.started_at) if self.header else None
         if t is None and self.records:
             t = min((parse_time(r.started_at) for r in self.records if parse_time(r.started_at)),
@@ -546,6 +560,8 @@ class RunData:
         return t
 
     def finished(self) -> _dt.datetime | None:
+        if self.shards:
+            return max((t for s in self.shards if (t := s.finished()) is not None), default=None)
         if self.run_end and parse_time(self.run_end.get("finished_at")):
             return parse_time(self.run_end.get("finished_at"))
         last = None
@@ -565,8 +581,11 @@ class RunData:
 
 
 def read_run(path: str | Path) -> RunData:
-    """Read ``path`` for a report; tolerant of torn and malformed lines. Raises ResultsError
-    (one line) for a missing or unreadable file, or one where no line is a record."""
+    """Read the results file ``path`` for a report. A torn last line (a writer killed mid-record,
+    or a run still going) is tolerated and makes the run incomplete. Raises ResultsError (one
+    line naming the file, and the line where there is one) for a missing or unreadable file, an
+    empty one, a line that is not an ode-harness record, and a record cut short mid-line with
+    more lines after it."""
     path = Path(path)
     if not path.exists():
         raise ResultsError(f"results file not found: {path}")
@@ -580,10 +599,20 @@ def read_run(path: str | Path) -> RunData:
     except OSError as exc:
         raise ResultsError(f"cannot read results file {path}: {exc.strerror or exc}") from None
     bad = [n for n in load.bad_lines if n not in ends_by_line]
-    if bad and not load.records and not load.headers and not ends_by_line:
+    if bad:
         first = bad[0]
-        raise ResultsError(f"not an ode-harness results file: {path} (line {first}: "
-                           f"{load.errors.get(first, 'not a record')})")
+        what = "not an ode-harness results file" if not (load.records or load.headers or ends_by_line) \
+            else "not an ode-harness record"
+        raise ResultsError(f"{path}:{first}: {what} ({load.errors.get(first, 'not a record')})")
+    if load.torn_lines:
+        first = load.torn_lines[0]
+        raise ResultsError(f"{path}:{first}: a record cut short mid-line, with more lines after it (a writer "
+                           f"was killed and the file appended to, or files were concatenated); delete that "
+                           f"line to read the rest")
+    if not (load.records or load.headers or ends_by_line):
+        if load.torn_tail:
+            raise ResultsError(f"{path}:1: truncated mid-line: the file holds no complete record")
+        raise ResultsError(f"{path}: empty results file (no record)")
     headers = [h for h in load.headers if getattr(h, "KIND", "") == "run_header"]
     ends = [vars(h) | {"kind": RUN_END_KIND} for h in load.headers if getattr(h, "KIND", "") == RUN_END_KIND]
     ends += list(ends_by_line.values())
@@ -613,13 +642,131 @@ def read_run(path: str | Path) -> RunData:
                                 f"tests left no record (not suite checks, or lost)")
     if run.header is None:
         run.warnings.append("no run header: versions, command line and seed are unknown")
-    if bad:
-        run.warnings.append(f"{len(bad)} malformed line(s) skipped (line "
-                            f"{', '.join(map(str, bad[:5]))}{', …' if len(bad) > 5 else ''}: "
-                            f"{load.errors.get(bad[0], '')})")
     if run.superseded:
         run.warnings.append(f"{run.superseded} record(s) superseded by a later record of the same check")
     if len({h.run_id for h in headers}) > 1:
         run.warnings.append(f"the file holds {len({h.run_id for h in headers})} runs; "
                             f"the latest record of each check is shown")
     return run
+
+
+# ----------------------------------------------------------------------------- merging shards
+
+RESULTS_GLOB = "*.jsonl"
+
+
+def results_files(paths: Iterable[str | Path]) -> list[Path]:
+    """The results files named by `paths`: files as given, folders expanded to the ``*.jsonl``
+    files anywhere below them (sorted; ``*.prev.jsonl``, the previous run kept aside, left out).
+    ResultsError for a path that does not exist or a folder without results files."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.rglob(RESULTS_GLOB) if f.is_file() and not f.name.endswith(".prev.jsonl"))
+            if not found:
+                raise ResultsError(f"no results files ({RESULTS_GLOB}) in folder {p}")
+            out += found
+        elif p.exists():
+            out.append(p)
+        else:
+            raise ResultsError(f"results file not found: {p}")
+    if not out:
+        raise ResultsError("no results file given")
+    seen: dict[Path, Path] = {}
+    for f in out:
+        key = f.resolve()
+        if key in seen:
+            raise ResultsError(f"results file named twice: {f}")
+        seen[key] = f
+    return out
+
+
+def run_settings(run: RunData) -> dict[str, Any]:
+    """What must agree between the shards of one run: the code (harness and project commits,
+    versions) and the settings (profile, seed, device, claims, overrides, shard count). From the
+    last run header of the file; {} without one."""
+    h = run.header
+    if h is None:
+        return {}
+    x = h.extra or {}
+    shard = x.get("shard")
+    return {
+        "ode-harness commit": h.git_commit,
+        "project commit": x.get("project_commit"),
+        **{f"{k} version": v for k, v in sorted((h.versions or {}).items())},
+        "profile": x.get("profile"),
+        "seed": h.seed,
+        "device": h.device,
+        "claims": x.get("claims"),
+        "method claims": x.get("method_claims"),
+        "tolerance overrides": x.get("overrides"),
+        "shard count": str(shard).partition("/")[2] if shard else None,
+    }
+
+
+def _differences(runs: list[RunData]) -> list[str]:
+    """One line per setting in which a file's run differs from the first file's."""
+    base = runs[0]
+    base_s = run_settings(base)
+    out = []
+    for other in runs[1:]:
+        s = run_settings(other)
+        for key in dict.fromkeys([*base_s, *s]):
+            a, b = base_s.get(key), s.get(key)
+            if a != b:
+                out.append(f"{key} differs: {base.path} has {fmt(a) if a is not None else 'none'}, "
+                           f"{other.path} has {fmt(b) if b is not None else 'none'}")
+    return out
+
+
+def read_runs(paths: str | Path | Iterable[str | Path], *, allow_mixed: bool = False) -> RunData:
+    """Read one results file, or merge several (the shards of a run, files or folders of them)
+    into one run: the union of their checks, every run header kept (`RunData.shards`, each
+    file's own run). ResultsError (one line) when a check id is in two files, or when the files'
+    runs differ in code or settings (`run_settings`) unless `allow_mixed` (then a warning)."""
+    files = results_files([paths] if isinstance(paths, (str, Path)) else list(paths))
+    if len(files) == 1:
+        return read_run(files[0])
+    runs = [read_run(f) for f in files]
+    headed = [r for r in runs if r.header is not None]
+    diffs = _differences(headed) if len(headed) > 1 else []
+    if diffs and not allow_mixed:
+        raise ResultsError(f"the results files are not shards of one run: {diffs[0]}"
+                           f"{f' (and {len(diffs) - 1} more differences)' if len(diffs) > 1 else ''}; "
+                           f"pass --allow-mixed to merge them anyway")
+    owner: dict[str, Path] = {}
+    records: list[CheckRecord] = []
+    for r in runs:
+        for rec in r.records:
+            if rec.check_id in owner:
+                raise ResultsError(f"check {rec.check_id} is in both {owner[rec.check_id]} and {r.path}: "
+                                   f"the files overlap (a shard given twice, or shards of different N)")
+            owner[rec.check_id] = r.path
+            records.append(rec)
+    load = LoadResult(records=list(records), headers=[h for r in runs for h in r.headers])
+    merged = RunData(files[0], load, records, [h for r in runs for h in r.headers],
+                     [e for r in runs for e in r.run_ends], superseded=sum(r.superseded for r in runs),
+                     shards=runs)
+    for r in runs:
+        merged.incomplete_reasons += [f"{r.path}: {why}" for why in r.incomplete_reasons]
+        merged.warnings += [f"{r.path}: {why}" for why in r.warnings]
+    if allow_mixed:
+        merged.warnings += [f"merged with --allow-mixed: {d}" for d in diffs]
+    missing = missing_shards(runs)
+    if missing:
+        merged.incomplete_reasons.append(f"shard {', '.join(missing)} is not among the files (every shard "
+                                         f"writes a results file, an empty one too)")
+    return merged
+
+
+def missing_shards(runs: list[RunData]) -> list[str]:
+    """The shards K/N absent from `runs` when every file is a shard of the same N; else []."""
+    specs = [str(r.header.extra.get("shard") or "") if r.header else "" for r in runs]
+    if not all(specs):
+        return []
+    totals = {s.partition("/")[2] for s in specs}
+    if len(totals) != 1 or not next(iter(totals)).isdigit():
+        return []
+    n = int(next(iter(totals)))
+    present = {s.partition("/")[0] for s in specs}
+    return [f"{k}/{n}" for k in range(1, n + 1) if str(k) not in present]
