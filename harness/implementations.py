@@ -170,22 +170,54 @@ def fixed_step_grid(t: torch.Tensor, h: float) -> tuple[torch.Tensor, list[int]]
     output interval [t_(i-1), t_i] in steps of h (toward t_i, sign of t_i - t_(i-1)), the last
     one shortened to land on t_i, so n_i = max(1, ceil(|t_i - t_(i-1)| / h - 1e-10)) steps (a
     remainder within 1e-10 h of h, rounding in the difference, is absorbed into the last step
-    rather than left as a sliver; the rule of reference/integrate.py). Grid points are
-    t_(i-1) + m h (built from t, so dL/dt flows through them) and t_i itself.
+    rather than left as a sliver; the rule of reference/integrate.py), and so is a remainder
+    within 4 ulps of |t| in t's dtype: float32 t = [0, 0.001] with h = 0.001 / 7 has
+    |t_1 - t_0| / h = 7.0000003 (t_1 = 0.0010000000475), a 1.2e-10 remainder that is rounding
+    of t_1, not a step). Grid points are t_(i-1) + m h (built from t, so dL/dt flows through
+    them) and t_i itself.
 
     Returns the grid and the positions of the output times in it."""
     if not isinstance(h, (int, float)) or isinstance(h, bool) or not math.isfinite(h) or h <= 0:
         raise ValueError(f"options['step_size'] must be a finite number > 0, got {h!r}")
     pieces, where = [t[:1]], [0]
+    eps = torch.finfo(t.dtype).eps
     for i in range(1, len(t)):
         span = float(t[i] - t[i - 1])
-        n = max(1, math.ceil(abs(span) / h - 1e-10))
+        ulps = 4 * eps * max(abs(float(t[i])), abs(float(t[i - 1])))
+        n = max(1, math.ceil(abs(span) / h - 1e-10 - ulps / h))
         if n > 1:
             m = torch.arange(1, n, dtype=t.dtype, device=t.device)
             pieces.append(t[i - 1] + math.copysign(h, span) * m)
         pieces.append(t[i:i + 1])
         where.append(where[-1] + n)
     return torch.cat(pieces), where
+
+
+class StallGuard(torch.nn.Module):
+    """The field handed to torchdyn: calls `func` unchanged, and raises once `limit` evaluations
+    in a row fall on one time, which no solve that makes progress does (an explicit RK step
+    evaluates f at most s = 7 times at one time: stages with equal c, plus a zero-length output
+    interval; 1000 is 140 such steps). torchdyn 1.0.6 can take steps of size 0 forever
+    (known_findings: its checkpoint logic sets dt = dt_old - dt = 0 after a rejected step onto
+    the last output time, and adapt_step keeps 0 * 10 = 0); without the guard that is a hang
+    until the per-check timeout, with it an error naming the time, the same defect on record.
+    A module, so that ODEProblem finds `func`'s parameters as its own (same tensors, same order)."""
+
+    def __init__(self, func: Callable, limit: int = 1000) -> None:
+        super().__init__()
+        self.func = func
+        self.limit = limit
+        self._last: float | None = None
+        self._count = 0
+
+    def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        now = float(torch.as_tensor(t).detach().reshape(-1)[0])
+        self._count = self._count + 1 if now == self._last else 1
+        self._last = now
+        if self._count >= self.limit:
+            raise RuntimeError(f"torchdyn made no progress: {self._count} evaluations of f in a row at t = {now!r} "
+                               "(steps of size 0)")
+        return self.func(t, x)
 
 
 def torchdyn_odeint(func: Callable, y0: torch.Tensor, t: torch.Tensor, *, rtol: float = 1e-7,
@@ -208,7 +240,8 @@ def torchdyn_odeint(func: Callable, y0: torch.Tensor, t: torch.Tensor, *, rtol: 
     Its backward fits a torchcde spline over sol.permute(1, 0, 2), i.e. it takes states of
     shape (batch, dim), the shape torchdyn's documentation uses: the state goes in as
     (1, y0.numel()) and comes back in y0's shape, like the torchode adapter's. Nothing else is
-    changed: no shape or dtype of the result is fixed up, no time is clamped."""
+    changed: no shape or dtype of the result is fixed up, no time is clamped; `func` is called
+    through `StallGuard`, which turns a solve that stops advancing into an error."""
     import warnings
 
     opts = dict(options or {})
@@ -227,13 +260,13 @@ def torchdyn_odeint(func: Callable, y0: torch.Tensor, t: torch.Tensor, *, rtol: 
         if sensitivity == "autograd":
             from torchdyn.numerics import odeint
 
-            _, sol = odeint(func, y0, t_span, method, atol=atol, rtol=rtol)
+            _, sol = odeint(StallGuard(func), y0, t_span, method, atol=atol, rtol=rtol)
             return sol[where] if where is not None else sol
         from torchdyn.core import ODEProblem
 
         interp = sensitivity == "interpolated_adjoint"
         x0 = y0.reshape(1, -1) if interp else y0
-        problem = ODEProblem(func, method, sensitivity=sensitivity, atol=atol, rtol=rtol,
+        problem = ODEProblem(StallGuard(func), method, sensitivity=sensitivity, atol=atol, rtol=rtol,
                              atol_adjoint=atol, rtol_adjoint=rtol)
         t_eval, sol = problem.odeint(x0, t_span)
     if where is None and interp:
