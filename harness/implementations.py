@@ -181,9 +181,10 @@ def fixed_step_grid(t: torch.Tensor, h: float) -> tuple[torch.Tensor, list[int]]
         raise ValueError(f"options['step_size'] must be a finite number > 0, got {h!r}")
     pieces, where = [t[:1]], [0]
     eps = torch.finfo(t.dtype).eps
+    tv = t.detach().tolist()
     for i in range(1, len(t)):
-        span = float(t[i] - t[i - 1])
-        ulps = 4 * eps * max(abs(float(t[i])), abs(float(t[i - 1])))
+        span = tv[i] - tv[i - 1]
+        ulps = 4 * eps * max(abs(tv[i]), abs(tv[i - 1]))
         n = max(1, math.ceil(abs(span) / h - 1e-10 - ulps / h))
         if n > 1:
             m = torch.arange(1, n, dtype=t.dtype, device=t.device)
