@@ -239,8 +239,11 @@ def torchdyn_odeint(func: Callable, y0: torch.Tensor, t: torch.Tensor, *, rtol: 
     return_all_eval): the rows whose t_eval equals an output time are returned (torchdyn
     reports -t in reverse time, its f(t) -> -f(-t) convention) and a missing one is an error.
     Its backward fits a torchcde spline over sol.permute(1, 0, 2), i.e. it takes states of
-    shape (batch, dim), the shape torchdyn's documentation uses: the state goes in as
-    (1, y0.numel()) and comes back in y0's shape, like the torchode adapter's. Nothing else is
+    shape (batch, dim), the shape torchdyn's documentation uses: a 1-D y0 goes in as (1, dim)
+    (a batch of one, which any field on the last axis accepts) and comes back 1-D; other shapes
+    go in as they are (3-D and more then fail in torchdyn's backward: its limit, on record).
+    (Flattening a batch to (1, B dim) instead would hand the field a state it cannot take,
+    e.g. (1, 13) to mlp-tanh-t's (.., 4 + 1) layer.) Nothing else is
     changed: no shape or dtype of the result is fixed up, no time is clamped; `func` is called
     through `StallGuard`, which turns a solve that stops advancing into an error."""
     import warnings
@@ -266,7 +269,7 @@ def torchdyn_odeint(func: Callable, y0: torch.Tensor, t: torch.Tensor, *, rtol: 
         from torchdyn.core import ODEProblem
 
         interp = sensitivity == "interpolated_adjoint"
-        x0 = y0.reshape(1, -1) if interp else y0
+        x0 = y0.unsqueeze(0) if interp and y0.dim() == 1 else y0
         problem = ODEProblem(StallGuard(func), method, sensitivity=sensitivity, atol=atol, rtol=rtol,
                              atol_adjoint=atol, rtol_adjoint=rtol)
         t_eval, sol = problem.odeint(x0, t_span)
@@ -279,7 +282,7 @@ def torchdyn_odeint(func: Callable, y0: torch.Tensor, t: torch.Tensor, *, rtol: 
                 raise RuntimeError(f"torchdyn returned no row at the output time {tk!r} (t_eval has {len(t_eval)} rows)")
             where.append(int(hits[0]))
     out = sol[where] if where is not None else sol
-    return out.reshape(len(out), *y0.shape) if interp else out
+    return out.squeeze(1) if interp and y0.dim() == 1 else out
 
 
 def _torchdyn(name: str) -> Implementation:
