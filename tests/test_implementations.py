@@ -191,3 +191,22 @@ def test_torchdyn_interp_adjoint_returns_the_rows_at_the_output_times(torchdyn_i
     plain = load_implementation("torchdyn").odeint(field, y0, t, rtol=1e-8, atol=1e-8, method="dopri5", options=None)
     assert interp.shape == (3, 2) and plain.shape == (3, 2)
     assert torch.allclose(interp, plain, rtol=1e-6)
+
+
+def test_torchdyn_interp_adjoint_takes_batches_as_they_are(torchdyn_installed):
+    """A (batch, dim) state goes to the interpolated adjoint unchanged (flattening it to
+    (1, batch dim) would hand a field on the last axis a state it cannot take)."""
+    y0 = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64)
+    ys = load_implementation("torchdyn-interp-adjoint").odeint(lambda t, y: y @ torch.eye(2, dtype=y.dtype), y0, T,
+                                                               rtol=1e-8, atol=1e-8, method="dopri5", options=None)
+    assert ys.shape == (3, 2, 2) and torch.allclose(ys[-1], y0 * math.e, rtol=1e-6)
+
+
+def test_missing_torchdyn_skips_locally_and_fails_under_ci(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torchdyn", None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="^torchdyn not installed$"):
+        require_torchdyn()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="torchdyn not installed under CI"):
+        require_torchdyn()
