@@ -136,14 +136,30 @@ _SCIPY = {
     "LSODA": Claims(order=None, dense_order=None, gradients="none", t_grad=False, stiff=True),
 }
 
+# torchdyn 1.0.6 (numerics/solvers/ode.py: each solver's `order`; numerics/odeint.py): without an
+# interpolator (the default, and tsit5 has none) the adaptive loop shortens a step onto every
+# t_span point, so outputs are step ends (dense order = order); the fixed-step solvers step on
+# the t_span grid, which the adapter builds to contain every output time. Reverse time by
+# f(t, x) -> -f(-t, x) on -t_span (odeint's "reversed time domain"), any state shape (the RMS
+# norm is over the whole tensor). The interpolated adjoint's backward returns no gradient for
+# t_span (sensitivity._gather_odefunc_interp_adjoint: None), so it claims no t-gradients.
+_TORCHDYN = {
+    "dopri5": Claims(order=5, dense_order=5),
+    "tsit5": Claims(order=5, dense_order=5),
+    "rk4": Claims(order=4, dense_order=4, adaptive=False),
+    "euler": Claims(order=1, dense_order=1, adaptive=False),
+    "midpoint": Claims(order=2, dense_order=2, adaptive=False),
+}
+
 KNOWN_METHODS: dict[str, dict[str, Claims]] = {
     "reference": _reference_claims(),
     "torchdiffeq": _TORCHDIFFEQ,
     "torchode": _TORCHODE,
     "scipy": _SCIPY,
+    "torchdyn": _TORCHDYN,
 }
 """Default claims by family and method name. Implementations loaded by import path use the
-union, reference names first, then torchdiffeq's, torchode's and scipy's."""
+union, reference names first, then torchdiffeq's, torchode's, scipy's and torchdyn's."""
 
 
 def default_claims(family: str, method: str) -> Claims:

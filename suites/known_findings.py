@@ -261,3 +261,154 @@ GRADIENT_FINDINGS: tuple[Finding, ...] = (
     ),
 )
 KNOWN_FINDINGS = KNOWN_FINDINGS + GRADIENT_FINDINGS
+
+
+# --------------------------------------------------------------------------- torchdyn 1.0.6
+# Measured 2026-12-01 with `ode-harness check torchdyn --profile standard` (and the adjoints at
+# quick), float64 unless said; the sources named are torchdyn/numerics/odeint.py (`odeint`,
+# `_adaptive_odeint`, `_fixed_odeint`), numerics/solvers/ode.py, numerics/utils.py
+# (`init_step`, `adapt_step`), numerics/sensitivity.py and core/problems.py.
+from harness.problems import get_problem as _get_problem  # noqa: E402
+from harness.problems import problem_names as _problem_names  # noqa: E402
+
+# An exception of the implementation stays an error verdict even where a finding matches
+# (harness/pytest_plugin.py: known findings are about what it computes); the entries below whose
+# evidence is an exception (IndexError, the t-shape stack error, the adjoints' gradient-shape
+# errors, StallGuard's no-progress error) are the record of that error's cause.
+TORCHDYN_ALL = ("torchdyn", "torchdyn-adjoint", "torchdyn-interp-adjoint")  # one forward solver
+_NON_AUTONOMOUS = tuple(n for n in _problem_names() if "non-autonomous" in _get_problem(n).tags)
+_GRAD_ALL = ("test_grad_y0_vs_forward_sensitivity", "test_grad_params_vs_forward_sensitivity",
+             "test_grad_t_vs_forward_sensitivity", "test_agrees_with_torchdiffeq_backprop",
+             "test_agrees_with_finite_differences", "test_reverse_time", "test_error_shrinks_with_tolerance")
+_TD_RK4 = (
+    "torchdyn 1.0.6 RungeKutta4 builds c = [0, 1/2, 1/2, 1] (solvers/_constants.construct_rk4) but its "
+    "step reads c[0], c[1], c[2] for stages 2, 3, 4: the stage times are t, t + h/2, t + h/2 instead "
+    "of t + h/2, t + h/2, t + h, so b.c = 1/4 (not 1/2) and the method is first order wherever f "
+    "depends on t (autonomous problems are unaffected and pass). Quadrature y' = t on [0, 1]: error "
+    "2.5e-2, 1.25e-2, 6.25e-3 at n = 10, 20, 40 steps (exactly h/4; order 1.00); y' = t^3: order 0.98. "
+    "Standard profile: A3 error at t1 0.112 at h = 0.316 against the bound 2.5e-3 (10x reference rk4), "
+    "A5 0.488 vs 1.4e-4, mlp-tanh-t 1.3e-3 vs 1.0e-10; dL/dy0 on mlp-tanh-t 5.6e-4 vs 1.6e-10; "
+    "observed gradient order 0.99 (claimed 4); y' = Ay + (0, t) (linear-systems property) 4.5e-4 vs 1.9e-8.")
+_TD_TSHAPE = (
+    "torchdyn 1.0.6's adaptive loop calls f with t of shape (1,) (_adaptive_odeint: t = t_span[:1], "
+    "then t + dt), while the first evaluation, init_step's probe and the fixed-step loop pass shape (): "
+    "a field whose value broadcasts against t gets an extra axis. scipy-rational (y2 / t etc., y of "
+    "shape (2,)): f returns (2,) at the first two calls, (1, 2) from the third, and torch.stack of the "
+    "solution fails ('got [2] at entry 0 and [1, 2] at entry 1'); DETEST E1, E3, E5 (fields that "
+    "stack a column built from t with one that is not) fail inside the field: 'stack expects each "
+    "tensor to be equal size, but got [] at entry 0 and [1]'. torchdiffeq passes t of shape (). "
+    "(A batched (B, 2) state absorbs t's axis; there the float32-step floor below shows instead: E1 "
+    "tsit5 batched 5.5e-7 against 3.7e-7 at rtol = atol = 1e-8.)")
+_TD_STEP32 = (
+    "torchdyn 1.0.6's adaptive step size becomes float32 after the first adapt_step: the solver's "
+    "safety, min_factor and max_factor are 1-element float32 tensors (SolverTemplate/DiffEqSolver "
+    "__init__: torch.tensor([0.9]) etc.), and dt (a float64 0-dim tensor) times a 1-element float32 "
+    "tensor is float32 by torch's promotion rules; then dt * a_ij (0-dim float64 coefficients) and "
+    "c_i * dt are float32 products, i.e. the tableau enters at float32 precision (relative 6e-8) and "
+    "the float64 solution has an error floor. B4 on [0, 20], rtol = atol = 1e-10: dopri5 error at t1 "
+    "4.8e-7 (3146 NFE), 1.7e-9 with the three factors cast to float64; tsit5 7.2e-7 (5900 NFE); "
+    "torchdiffeq dopri5 1.7e-9 (3098), scipy RK45 7.9e-10 (3332). Standard profile: test_error_at_end "
+    "fails at tol = 1e-10 on 19 problems for dopri5 and 26 for tsit5 (A3 dopri5 8.96e-8 vs bound "
+    "1.07e-8), and at 1e-8 for tsit5 on B1, D3, linear-skew (3.8e-6 vs 2.9e-6); tsit5 error in "
+    "tolerance units 0.22, 0.28, 0.45, 0.21, 0.19, 18.3, 40.5 at tol 1e-4 .. 1e-10 (exponent 0.64 < "
+    "0.70); from t1 back to t0 at 1e-8 D2 dopri5 1.8e-5 vs 8.8e-6 (the reverse solve also starts "
+    "from init_step called with the unreversed f: see the span finding). torchdyn-adjoint and "
+    "-interp-adjoint build their solver with str_to_solver's default dtype float32, so their tableau "
+    "itself is float32-rounded: rk4 at h = 0.01 on y' = -y errs 4.4e-8 against 1.2e-10 through "
+    "torchdyn.numerics.odeint.")
+_TD_LANDING = (
+    "torchdyn 1.0.6 records an output only when t + dt == t_eval[k] exactly (_adaptive_odeint), after "
+    "setting dt = t_eval[k] - t; in floating point t + (t_k - t) need not equal t_k. Below it: the "
+    "output is dropped and the result has fewer rows, e.g. t = [1, 7.46e-272] (reverse: torchdyn "
+    "solves on -t): 1 row instead of 2; standard-profile flow-property and time-reversal draws: "
+    "(1, 1) instead of (2, 1). Above it, on the last output: the checkpoint branch fires with "
+    "dt_old = dt, a rejected step then sets dt = dt_old - dt = 0, and adapt_step returns 0 * 10 = 0 "
+    "for ever: y' = Ay (4x4 drawn A), t = [-0.44650921105952024, -0.13893534266727692, "
+    "-0.09233324139572491, 0.48553281437152007], rtol = atol = 1e-5: 19573 evaluations of f at "
+    "t = -0.0923332 in 10 s, no progress (the adapter's StallGuard now stops it after 1000 and raises: "
+    "the quick run had two 60 s timeouts before). Some draws of the deterministic and inputs checks "
+    "hit one or the other. The interpolated adjoint records t + dt itself (return_all_eval), so "
+    "there the output time is missing from t_eval: 'torchdyn returned no row at the output time "
+    "-7.458983191980295e-272 (t_eval has 4 rows)'.")
+_TD_ONE_POINT = (
+    "t of one point: torchdyn 1.0.6 odeint reads t_span[1] to detect reverse time (and "
+    "_fixed_odeint reads it for its first dt), so it raises IndexError('index 1 is out of bounds for "
+    "dimension 0 with size 1') instead of returning y0; the span check's explicit example t = [0.5] "
+    "errors the same way for the fixed-step methods.")
+_TD_PROBE = (
+    "torchdyn 1.0.6 init_step (numerics/utils.py) probes f(t0 + h0) with h0 = 0.01 d0 / d1 not clipped "
+    "to the span: y' = -0.1 y on t = [0, 1e-3] evaluates f at t = 0.1 (99 spans past the end). In "
+    "reverse time odeint hands init_step the unreversed f with the negated t0 (f(-t0 + h0, ...)): "
+    "B4 from t = 20 back to 0 evaluates f at t = -19.994, D2 at -19.994. (t of one point: "
+    "IndexError, see the one-point finding.)")
+_TA_TSPAN = (
+    "torchdyn-adjoint (ODEProblem sensitivity='adjoint', numerics/sensitivity._gather_odefunc_adjoint) "
+    "returns a t_span gradient of shape (2,) (dL/dt at the first and last time only) whatever len(t): "
+    "with 4 output times autograd raises 'Function _ODEProblemFuncBackward returned an invalid gradient "
+    "at index 2 - got [2] but expected shape compatible with [4]' in every gradient check whose t "
+    "requires grad (mlp-tanh-t, contracting-diag, rtol = atol = 1e-6 and 1e-9). Where it runs, reverse "
+    "time is wrong too: y' = -k y on t = (1, 0.5, 0) gives dL/dy0 off by 3.4 (backprop through "
+    "torchdyn.numerics.odeint: 2.8e-8), the backward integrating the unreversed field on the negated times.")
+_TA_UNUSED = (
+    "torchdyn 1.0.6's adjoints put torch.zeros(1) for a parameter the field does not use "
+    "(sensitivity.py: `el.flatten() if el is not None else torch.zeros(1)`) instead of zeros of its "
+    "size, so the parameter-adjoint no longer matches vf_params: mlp-tanh-t with the 2-element unused "
+    "parameter 'The size of tensor a (446) must match the size of tensor b (448)'; a drawn field whose "
+    "B = 0 block is unused, 13 against 16.")
+_TA_INTERP = (
+    "torchdyn-interp-adjoint (sensitivity._gather_odefunc_interp_adjoint) runs its forward with "
+    "return_all_eval=True, a row per accepted step, but its backward adds grad_output[-1][i - 1] for "
+    "the t_span index i, i.e. the cotangent of step row i - 1, not of output time i - 1: the losses "
+    "at interior output times enter at the wrong times (the adapter returns the rows whose t_eval is "
+    "an output time; their cotangents are never read). mlp-tanh-t, 4 output times, rtol = atol = 1e-9: "
+    "||dL/dy0 error|| 1.56 (bound 4.6e-6), ||dL/dtheta error|| 2.50; gradient-error exponent 0.15 over "
+    "tol 1e-6..1e-9; contracting-diag worst error over bound 4266 at 1e-6, 1.07e6 at 1e-9. y' = -y, "
+    "t = (0, 0.5, 1), L = sum y: dL/dy0 off by 0.61 (torchdyn-adjoint 7.4e-9). With fixed steps the "
+    "rows are the grid and the attribution is right (rk4 h = 0.01: dL/dy0 error 2.0e-8).")
+
+TORCHDYN_FINDINGS: tuple[Finding, ...] = (  # first match wins: the adjoints' own cause first
+    Finding(iut=("torchdyn-adjoint", "torchdyn-interp-adjoint"), methods=("dopri5", "tsit5", "rk4", "euler", "midpoint"),
+            checks=("test_unused_parameter_gets_zero_gradient", "test_inputs_not_mutated"), evidence=_TA_UNUSED),
+    Finding(iut=TORCHDYN_ALL, methods=("rk4",), checks=_FORWARD + _GRAD_ALL, problems=_NON_AUTONOMOUS,
+            evidence=_TD_RK4),
+    Finding(iut=TORCHDYN_ALL, methods=("rk4",),
+            checks=("test_gradient_order_fixed_step", "test_linear_systems_match_expm", "test_time_reversal"),
+            evidence=_TD_RK4),
+    Finding(iut=TORCHDYN_ALL, methods=("dopri5", "tsit5"), checks=_FORWARD, problems=("E1", "E3", "E5"),
+            evidence=_TD_TSHAPE),
+    Finding(iut=TORCHDYN_ALL, methods=("dopri5", "tsit5"), checks=("test_tolerance_proportionality_bound",),
+            evidence=_TD_TSHAPE),
+    Finding(iut=TORCHDYN_ALL, methods=("dopri5", "tsit5"), checks=_FORWARD,
+            problems=("A2", "A3", "A4", "A5", "B1", "B3", "B4", "B5", "C1", "D1", "D2", "D3", "D4", "E2",
+                      "E4", "arenstorf", "linear-random-stable", "linear-skew", "mlp-softplus",
+                      "mlp-softplus-t", "mlp-tanh", "mlp-tanh-t", "sciml-linear", "scipy-linear"),
+            evidence=_TD_STEP32),
+    Finding(iut=TORCHDYN_ALL, methods=("dopri5", "tsit5"),
+            checks=("test_error_falls_with_tolerance", "test_dense_output_order_adaptive",
+                    "test_gradient_error_falls_with_tolerance"),
+            evidence=_TD_STEP32),
+    Finding(iut=TORCHDYN_ALL, methods=("dopri5", "tsit5"), checks=("test_error_shrinks_with_tolerance",),
+            problems=("mlp-tanh", "linear-param"), evidence=_TD_STEP32),
+    Finding(iut=TORCHDYN_ALL, methods=("dopri5", "tsit5"),
+            checks=("test_shapes_and_dtypes_kept", "test_flow_property", "test_time_reversal",
+                    "test_deterministic", "test_inputs_not_mutated", "test_batch_independence"),
+            evidence=_TD_LANDING),
+    Finding(iut=TORCHDYN_ALL, methods=("dopri5", "tsit5"), checks=("test_field_evaluated_only_inside_span",),
+            evidence=_TD_PROBE),
+    Finding(iut=TORCHDYN_ALL, methods=("dopri5", "tsit5", "rk4", "euler", "midpoint"),
+            checks=("test_one_time_point_returns_y0", "test_field_evaluated_only_inside_span"),
+            evidence=_TD_ONE_POINT),
+    Finding(iut="torchdyn-adjoint", methods=("dopri5", "tsit5", "rk4", "euler", "midpoint"),
+            checks=_GRAD_ALL + ("test_missing_gradient_is_failure", "test_adjoint_on_contracting_problem"),
+            evidence=_TA_TSPAN),
+    Finding(iut="torchdyn-interp-adjoint", methods=("dopri5", "tsit5"),
+            checks=_GRAD_ALL + ("test_adjoint_on_contracting_problem", "test_gradient_error_falls_with_tolerance"),
+            evidence=_TA_INTERP),
+    Finding(iut="torchdyn-interp-adjoint", methods=("dopri5", "tsit5", "rk4", "euler", "midpoint"),
+            checks=("test_saved_bytes_against_depth",),
+            evidence=("by design: the interpolated adjoint keeps every accepted step of the forward solve "
+                      "(return_all_eval=True) to fit the backward's cubic spline through them, so what it "
+                      "saves grows with the step count: 200, 280, 400 bytes at tol 1e-4, 1e-6, 1e-8 on the "
+                      "quick benchmark problem (an O(1)-memory adjoint saves the same at every depth).")),
+)
+KNOWN_FINDINGS = KNOWN_FINDINGS + TORCHDYN_FINDINGS

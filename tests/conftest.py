@@ -57,3 +57,24 @@ class TanhMLP(torch.nn.Module):
 @pytest.fixture
 def tanh_mlp() -> TanhMLP:
     return TanhMLP()
+
+
+def require_torchdyn() -> None:
+    """Skip the calling test, with the reason "torchdyn not installed", when the torchdyn extra
+    (README "torchdyn") is missing; under CI (the environment variable CI set, as .ci/run runs)
+    fail instead, since the README's test command installs it and a skip there would hide the
+    adapters' tests."""
+    import os
+
+    try:
+        import torchdyn.core  # noqa: F401
+        import torchdyn.numerics  # noqa: F401
+    except ImportError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"torchdyn not installed under CI (the README's test command installs it): {exc}")
+        pytest.skip("torchdyn not installed")
+
+
+@pytest.fixture
+def torchdyn_installed() -> None:
+    require_torchdyn()
