@@ -51,7 +51,7 @@ The tightest affordable tolerance of a check with step budget B follows by inver
 
 and a sweep of several tolerances costs the sum of its solves (a geometric series: the tightest
 solve dominates, 1 / (1 - 10^(-1/p)) times it at most for a decade sweep). Examples, budget
-B = 3000 on B4 (W = 5.5): p = 2: tol_min = 1.3e-5 (1e-8 would need ~1.1e5 steps); p = 3: 5.0e-8;
+B = 3000 (standard) on B4 (W = 5.5): p = 2: tol_min = 1.3e-5 (1e-8 would need ~1.1e5 steps); p = 3: 5.0e-8;
 p = 4: 1.8e-10 (bosh3 loses 1e-8 on B4, order 4 keeps the quick points); p = 5: 6.7e-13,
 so 5th- and 8th-order methods keep the quick sweep (1e-5, 1e-8) and the standard one down to
 1e-10 on every profile problem (dopri5 at 1e-10 on E2, W = 9.0, the hardest quick/standard
@@ -199,15 +199,16 @@ def fit_sweep(order: int | None, tols: Sequence[float], scale: float, budget: in
     return current, cost
 
 
-def fixed_step_count(order: int, target: float, budget: int, *, min_steps: int = 8) -> int:
+def fixed_step_count(order: int, target: float, budget: int, *, min_steps: int = 8) -> float:
     """Steps over a problem's interval for a fixed-step check of an order-p method aiming at error ~ target:
     N = 2 span target^(-1/p) (error ~ (h/span)^p with an O(1) constant, halved for margin),
     at most the budget and at most the round-off limit (100 eps sqrt(N) <= h^p, module
-    docstring), at least `min_steps`."""
+    docstring), at least `min_steps`. Not rounded: h = span / N need not divide the interval
+    (the grid's last step is then shortened, which an IUT must handle)."""
     want = 2.0 * target ** (-1.0 / order)
     roundoff = (ROUNDOFF_MARGIN * EPS64) ** (-1.0 / (order + 0.5))
     n = min(want, float(budget), max(roundoff, min_steps))
-    return max(min_steps, int(math.ceil(n)))
+    return max(float(min_steps), n)
 
 
 __all__ = ["BACKWARD_FACTOR", "Cost", "LOOSEST_TOL", "SAFETY", "START_STEPS", "adaptive_steps", "affordable_tolerance", "fit_sweep",

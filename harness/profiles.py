@@ -10,16 +10,18 @@ bookkeeping dominates, so ~2 ms a step whatever the order. The model over-predic
 method's steps by up to SAFETY = 2 (measured 1.2-2x), so a check at its budget B takes ~B/1.7
 steps, ~1.2e-3 B CPU-s.
 quick: 30 s on 2 cores = 60 CPU-s; start-up, collection, oracles and the checks' own work take
-~25 CPU-s (fixed-step rk4, whose solves are ~100 steps, runs quick in ~12 s wall), which leaves
-~35 CPU-s for the checks that reach their budget; a correct 2nd-order adaptive method has ~10 of
-them (forward accuracy on the harder problems at its clipped tolerance, the convergence and
-gradient sweeps): B <= 35 / (10 x 1.2e-3) ~ 3000. standard: 5 min = 600 CPU-s, ~150 of them fixed
-cost, ~100 checks at their budget (31 problems): B <= 450 / (100 x 1.2e-3) ~ 3700, so 3000 as
-well (standard differs from quick by its problems and tolerance points, not by deeper solves).
+~35 CPU-s (fixed-step methods, whose solves are a few hundred steps, run quick in 33-44 CPU-s),
+which leaves ~25 CPU-s for the checks that reach their budget; a correct 2nd-order adaptive
+method has ~20 of them (forward accuracy on the harder problems at its clipped tolerance, the
+convergence and gradient sweeps): B <= 25 / (20 x 1.2e-3) ~ 1000. Measured: torchdiffeq
+adaptive_heun took 70 CPU-s at B = 1500 (dopri5 45), so 1000. standard: 5 min = 600 CPU-s,
+~150 of them fixed cost, ~100 checks at their budget (31 problems): B <= 450 / (100 x 1.2e-3)
+~ 3700, so 3000 (measured: adaptive_heun 339 CPU-s, ~170 s on 2 quiet cores).
 thorough has no time bound: 1e6 steps only guards against a runaway sweep.
-At B = 3000 every method of order >= 4 keeps the tolerances below on every profile problem
-(dopri5 at 1e-10 on E2, W = 9.0, needs ~1.8e3 steps); bosh3 (p = 3) loses 1e-8 on the hardest
-problems and 1e-10 on most; 2nd-order methods are asked ~1e-5 on B4."""
+Methods of order >= 5 keep the tolerances below on every profile problem (dopri5 at 1e-8 on E2,
+W = 9.0, needs ~730 steps, at 1e-10 ~1.8e3 within standard's 3000); an adaptive order 4 loses
+1e-8 on the hardest quick problems (B4: ~1.1e3 steps); bosh3 (p = 3) loses 1e-8 on the hardest
+problems and 1e-10 on most; 2nd-order methods are asked ~1e-4 on B4 at quick."""
 
 from __future__ import annotations
 
@@ -55,7 +57,7 @@ PROFILES: dict[str, Profile] = {
         hypothesis_examples=10,
         timeout_s=60.0,
         benchmark_depths=(10, 100),
-        step_budget=1500,
+        step_budget=1000,
     ),
     "standard": Profile(
         name="standard",

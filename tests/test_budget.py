@@ -50,9 +50,9 @@ def test_quick_budget_keeps_the_sweep_of_orders_5_and_8_and_clips_order_2():
 
 
 def test_skip_reason_names_order_tolerance_steps_and_budget():
-    cost = budget.sweep_cost(2, [1e-8], 5.49, 1500)
+    cost = budget.sweep_cost(2, [1e-8], 5.49, 1000)
     msg = cost.reason()
-    assert msg.startswith("order 2 at 1e-08 needs ~1.1e+05 steps; budget 1500"), msg
+    assert msg.startswith("order 2 at 1e-08 needs ~1.1e+05 steps; budget 1000"), msg
 
 
 def _case(order: int, adaptive: bool = True, profile: str = "quick"):
@@ -65,11 +65,11 @@ def test_budget_point_skips_a_tight_point_and_runs_the_loosest_clipped():
 
     problem = get_problem("B4")
     case = _case(2)
-    with pytest.raises(pytest.skip.Exception, match=r"order 2 at 1e-08 needs ~1\.1e\+05 steps; budget 1500"):
+    with pytest.raises(pytest.skip.Exception, match=r"order 2 at 1e-08 needs ~1\.1e\+05 steps; budget 1000"):
         budget_point(case, problem, 1e-8, (1e-5, 1e-8))
     clipped = budget_point(case, problem, 1e-5, (1e-5, 1e-8))
     assert clipped > 1e-5
-    assert budget.sweep_cost(2, [clipped], budget.rate_scale(problem), 1500).ok
+    assert budget.sweep_cost(2, [clipped], budget.rate_scale(problem), PROFILES["quick"].step_budget).ok
     # order 5 runs the point as asked; a fixed-step claim is not an adaptive budget question
     assert budget_point(_case(5), problem, 1e-8, (1e-5, 1e-8)) == 1e-8
     assert budget_point(_case(2, adaptive=False), problem, 1e-8, (1e-5, 1e-8)) == 1e-8
@@ -91,7 +91,7 @@ def test_fit_sweep_shifts_up_keeping_points_and_ratio():
 
 def test_fixed_step_count_respects_budget_and_roundoff():
     assert budget.fixed_step_count(1, 1e-6, 750) == 750          # budget-bound
-    assert budget.fixed_step_count(4, 1e-6, 750) == math.ceil(2 * 1e-6 ** -0.25)  # accuracy-bound
+    assert budget.fixed_step_count(4, 1e-6, 750) == pytest.approx(2 * 1e-6 ** -0.25)  # accuracy-bound
     n8 = budget.fixed_step_count(8, 1e-14, 10**6)
     assert n8 < 100                                                 # round-off-bound for order 8
 
