@@ -118,7 +118,7 @@ def _reference_claims() -> dict[str, Claims]:
 #   fit is exact for quadratics, so it does not limit an order-2 solution).
 # - adaptive_heun.py: Heun's method (order 2) with Euler as the embedded estimate; order 2.
 # - fixed_grid.py: euler (1), midpoint (2), rk4 (4, rk_common.rk4_alt_step_func: the 3/8 rule),
-#   heun3 (3); their outputs are linear interpolations between grid points by default
+#   heun2 (2), heun3 (3); their outputs are linear interpolations between grid points by default
 #   (interp="linear"), so their dense order is min(order, 2).
 # - fixed_adams.py: explicit_adams (AdamsBashforth) and implicit_adams (AdamsBashforthMoulton)
 #   are fixed-step multistep methods on the same grid, with the same linear interpolation (dense
@@ -141,6 +141,7 @@ _TORCHDIFFEQ = {
     "dopri8": Claims(order=8, dense_order=4),
     "euler": Claims(order=1, dense_order=1, adaptive=False),
     "midpoint": Claims(order=2, dense_order=2, adaptive=False),
+    "heun2": Claims(order=2, dense_order=2, adaptive=False),
     "heun3": Claims(order=3, dense_order=2, adaptive=False),
     "rk4": Claims(order=4, dense_order=2, adaptive=False),
     "explicit_adams": Claims(order=4, dense_order=2, adaptive=False),
