@@ -304,6 +304,19 @@ GRADIENT_FINDINGS: tuple[Finding, ...] = (
             "integrate): heun3 error 0.7362 against the bound 0.045 on mlp-tanh-t (2026-12-01)."),
     ),
     Finding(
+        iut="torchdiffeq", methods=("explicit_adams",),
+        checks=("test_grad_y0_vs_forward_sensitivity", "test_grad_params_vs_forward_sensitivity",
+                "test_grad_t_vs_forward_sensitivity", "test_agrees_with_torchdiffeq_backprop",
+                "test_agrees_with_finite_differences", "test_reverse_time", "test_error_shrinks_with_tolerance"),
+        problems=("linear-param", "contracting-diag"),
+        evidence=(
+            "the gradient of the same unstable discrete map as the forward explicit_adams finding "
+            "(Adams-Bashforth up to 11 steps at the default max_order 12): standard profile, h = "
+            "span/64: ||dL/dy0 error|| 6.3e5 on linear-param (bound 4.5e-3) and 2.7e41 on "
+            "contracting-diag (lambda = -20, h lambda = -0.63; bound 1.1e-3); mlp-tanh and "
+            "mlp-tanh-t, slower, pass (2026-12-01)."),
+    ),
+    Finding(
         iut="torchdiffeq-adjoint", methods=("dopri5",),
         checks=("test_adjoint_on_contracting_problem",) + _GRAD_PARAMS, problems=("contracting-diag",),
         evidence=_BACKSOLVE_CONTRACTING + (
