@@ -84,6 +84,11 @@ CALIBRATION_TOL = 1e-6   # rtol = atol of the RK45 run that measures W
 CALIBRATION_ORDER = 5    # RK45 propagates 5th order, estimates with the 4th: N ~ tol^(-1/5)
 EPS64 = float(np.finfo(np.float64).eps)
 ROUNDOFF_MARGIN = 100.0  # truncation error must exceed round-off by this factor (fixed steps)
+FIXED_SOLVE_STEPS = 4000  # steps of one fixed-step accuracy solve at most: a fixed-step solve has no
+# controller and no rejections, and its check runs it once beside the same-order reference at the
+# same h. 4000 is what the 1st- and 2nd-order methods always took (euler 4000, midpoint 2000 steps
+# over the interval); fewer, e.g. 500, push them out of the asymptotic range: reference heun2 on
+# D2 at h = 0.04 (500 steps) is 1.2x the 10x-midpoint bound, a false alarm of the sweep
 LOOSEST_TOL = 1e-2       # a sweep shifted up by the budget never goes looser than this
 BACKWARD_FACTOR = 3.0    # a solve with its gradient: the forward steps, and a backward pass whose
 # vector-Jacobian products cost ~2 forward evaluations each (backprop; an adjoint solves an
@@ -211,5 +216,5 @@ def fixed_step_count(order: int, target: float, budget: int, *, min_steps: int =
     return max(float(min_steps), n)
 
 
-__all__ = ["BACKWARD_FACTOR", "Cost", "LOOSEST_TOL", "SAFETY", "START_STEPS", "adaptive_steps", "affordable_tolerance", "fit_sweep",
+__all__ = ["BACKWARD_FACTOR", "FIXED_SOLVE_STEPS", "Cost", "LOOSEST_TOL", "SAFETY", "START_STEPS", "adaptive_steps", "affordable_tolerance", "fit_sweep",
            "fixed_step_count", "half_decade_above", "rate_scale", "sweep_cost", "tightest_tolerance"]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness.budget import LOOSEST_TOL, affordable_tolerance, fit_sweep, fixed_step_count, rate_scale, sweep_cost
+from harness.budget import FIXED_SOLVE_STEPS, LOOSEST_TOL, affordable_tolerance, fit_sweep, fixed_step_count, rate_scale, sweep_cost
 from harness.oracles import best_forward_oracle, scipy_interpolated_run, scipy_oracle
 from harness.problems import Problem, get_problem
 from harness.pytest_plugin import OdeCase, ode_config
@@ -100,10 +100,9 @@ def solve_problem(case: OdeCase, problem: Problem, times, *, tol: float | None =
 def fixed_step_for(case: OdeCase, problem: Problem, order: int, target: float = 1e-6) -> float:
     """A step size that brings an order-p method near `target` on the problem's interval:
     N = 2 target^(-1/p) steps (error ~ (h/span)^p with an O(1) constant), within the round-off
-    limit and half the profile's step budget (the IUT's solve and the same-order reference's at
-    the same h), `harness.budget.fixed_step_count`."""
+    limit and FIXED_SOLVE_STEPS (harness/budget.py), `harness.budget.fixed_step_count`."""
     span = abs(problem.t1 - problem.t0)
-    return span / fixed_step_count(order, target, case.profile.step_budget // 2)
+    return span / fixed_step_count(order, target, FIXED_SOLVE_STEPS)
 
 
 # --------------------------------------------------------------------------- step budget

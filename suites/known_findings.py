@@ -212,14 +212,16 @@ KNOWN_FINDINGS: tuple[Finding, ...] = (
             "non-dividing h on purpose and measure 2.001 (values) and 2.002 (dL/dy0)."),
     ),
     Finding(
-        iut=TORCHDIFFEQ_FORWARD, methods=("implicit_adams",), checks=_FORWARD, problems=("E2",),
+        iut=TORCHDIFFEQ_FORWARD, methods=("implicit_adams",), checks=_FORWARD, problems=("E2", "B2", "C2", "C3"),
         evidence=(
             "the Adams-Moulton corrector is a functional iteration of at most 4 sweeps to rtol/atol "
             "(torchdiffeq's defaults 1e-7/1e-9, which the harness passes); on Van der Pol (E2) it "
             "does not converge on nearly every step (30 of 32, 62 of 64, 126 of 128, 232 of 256 "
             "steps warn), drops the oldest history value each time, and the solution blows up: "
             "y(20) is NaN at h = 20/32 and at h = 20/256, while h = 20/64 and 20/128 end 4.7e-2 and "
-            "2.8e-3 off. The interior-times check (h = 20/32) returns NaN at t = 17.2."),
+            "2.8e-3 off. The interior-times check (h = 20/32) returns NaN at t = 17.2; at the "
+            "standard profile it also blows up on B2 (error 2.3e3, bound 3.7), C2 (5.9e69) and C3 "
+            "(8.1e13) at h = 0.63 (2026-12-01)."),
     ),
     Finding(
         iut=TORCHDIFFEQ_FORWARD, methods=("dopri8",), checks=("test_error_falls_with_tolerance",),
@@ -315,6 +317,19 @@ GRADIENT_FINDINGS: tuple[Finding, ...] = (
             "span/64: ||dL/dy0 error|| 6.3e5 on linear-param (bound 4.5e-3) and 2.7e41 on "
             "contracting-diag (lambda = -20, h lambda = -0.63; bound 1.1e-3); mlp-tanh and "
             "mlp-tanh-t, slower, pass (2026-12-01)."),
+    ),
+    Finding(
+        iut="torchdiffeq", methods=("implicit_adams",),
+        checks=("test_grad_y0_vs_forward_sensitivity", "test_grad_params_vs_forward_sensitivity",
+                "test_grad_t_vs_forward_sensitivity", "test_agrees_with_torchdiffeq_backprop",
+                "test_agrees_with_finite_differences", "test_error_shrinks_with_tolerance"),
+        problems=("contracting-diag",),
+        evidence=(
+            "backprop through the corrector's functional iteration (at most 4 sweeps, stopped by "
+            "rtol/atol, history dropped when it does not converge) on contracting-diag (lambda = "
+            "-20, h = 2/64): ||dL/dy0 error|| 7.3 (bound 1.1e-3), dL/dt 448 (bound 8.6e-2); over the "
+            "shrink sweep the errors reach 1e12; linear-param, mlp-tanh and mlp-tanh-t pass "
+            "(standard profile, 2026-12-01)."),
     ),
     Finding(
         iut="torchdiffeq-adjoint", methods=("dopri5",),
