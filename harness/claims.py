@@ -30,6 +30,8 @@ class Claims:
     t_grad: gradients with respect to t.  batching: any leading batch shape of y0.
     stiff: meant for stiff problems (the stiff problems are only run for such claims).
     adjoint: gradients come from an adjoint backward solve (reconstruction checks apply).
+    implicit: each step solves an implicit equation iteratively to rtol/atol (an Adams-Moulton
+        corrector), so a fixed-step method's evaluation count depends on the tolerance.
     """
 
     order: int | None = None
@@ -42,6 +44,7 @@ class Claims:
     batching: bool = True
     stiff: bool = False
     adjoint: bool = False
+    implicit: bool = False
 
     def __post_init__(self) -> None:
         if self.gradients not in GRADIENT_MODES:
@@ -66,7 +69,8 @@ class Claims:
                     needs_adaptive: bool | None = None, needs_gradients: bool = False,
                     needs_float32: bool = False, needs_reverse_time: bool = False,
                     needs_t_grad: bool = False, needs_batching: bool = False,
-                    needs_stiff: bool = False, needs_adjoint: bool = False) -> str | None:
+                    needs_stiff: bool = False, needs_adjoint: bool = False,
+                    needs_explicit: bool = False) -> str | None:
         """Why a check with these needs does not apply, or None when it does."""
         if needs_order and self.order is None:
             return "no order claimed"
@@ -90,6 +94,8 @@ class Claims:
             return "not claimed for stiff problems"
         if needs_adjoint and not self.adjoint:
             return "not an adjoint method"
+        if needs_explicit and self.implicit:
+            return "implicit method (its corrector iterations depend on the tolerance)"
         return None
 
 
@@ -102,10 +108,31 @@ def _reference_claims() -> dict[str, Claims]:
     return out
 
 
-# torchdiffeq 0.2.5 (torchdiffeq/_impl/*): its adaptive RK solvers interpolate output times with a
-# quartic through y0, y_mid, y1, f0, f1 (rk_common._interp_fit), so their dense order is at most 4;
-# its fixed-grid solvers interpolate linearly between grid points by default ("perturb"/"interp"
-# options aside), so their dense order is min(order, 2). Its `rk4` is the 3/8 rule.
+# torchdiffeq 0.2.5 (torchdiffeq/_impl/*, read for these claims):
+# - adaptive RK solvers (rk_common.RKAdaptiveStepsizeODESolver) interpolate output times with a
+#   quartic through y0, y_mid, y1, f0, f1 (rk_common._interp_fit), so their dense order is at most
+#   4; dopri5 (5(4), order 5), bosh3 (3(2)), dopri8 (8(7)) propagate the higher order.
+# - fehlberg2.py: Fehlberg's RKF1(2) tableau, propagating its 2nd-order solution
+#   c_sol = (1/512, 255/256, 1/512) (order 2: sum b = 1, b.c = 1/2) with the error estimate
+#   c_error = (-1/512, 0, 1/512), the 1st-order companion's error; order 2, dense 2 (the quartic
+#   fit is exact for quadratics, so it does not limit an order-2 solution).
+# - adaptive_heun.py: Heun's method (order 2) with Euler as the embedded estimate; order 2.
+# - fixed_grid.py: euler (1), midpoint (2), rk4 (4, rk_common.rk4_alt_step_func: the 3/8 rule),
+#   heun2 (2), heun3 (3); their outputs are linear interpolations between grid points by default
+#   (interp="linear"), so their dense order is min(order, 2).
+# - fixed_adams.py: explicit_adams (AdamsBashforth) and implicit_adams (AdamsBashforthMoulton)
+#   are fixed-step multistep methods on the same grid, with the same linear interpolation (dense
+#   order 2). Start-up: the first two steps are rk4_alt_step_func (3/8 rule, local error h^5);
+#   then step k >= 3 uses the k-step formula, k = min(steps so far, max_order - 1 = 11): explicit:
+#   Adams-Bashforth with k steps (local error h^(k+1)); implicit: that AB predictor and the
+#   (k+1)-point Adams-Moulton corrector (local error h^(k+2)), iterated up to 4 times until two
+#   iterates agree within rtol/atol. The global error at a fixed end time is set by the start-up:
+#   explicit, the one AB3 step (local h^4): order 4 (torchdiffeq's own `order = 4`); implicit,
+#   the RK4 steps and the first AM4 corrector (local h^5): order 5. Measured on B4 over [0, 2] at
+#   h = 2/N, N = 32..256 (benchmarks/torchdiffeq_adams.py): implicit slopes 4.89-4.95 for
+#   max_order 8..12, explicit 3.86-3.99 for max_order 5..8 (explicit at the default max_order 12
+#   diverges at these h: AB11 is unstable there). Both use constant-step coefficients, also on
+#   the grid's shortened last step: order 2 at t1 then (see suites/known_findings.py).
 _TORCHDIFFEQ = {
     "dopri5": Claims(order=5, dense_order=4),
     "bosh3": Claims(order=3, dense_order=3),
@@ -114,10 +141,11 @@ _TORCHDIFFEQ = {
     "dopri8": Claims(order=8, dense_order=4),
     "euler": Claims(order=1, dense_order=1, adaptive=False),
     "midpoint": Claims(order=2, dense_order=2, adaptive=False),
+    "heun2": Claims(order=2, dense_order=2, adaptive=False),
     "heun3": Claims(order=3, dense_order=2, adaptive=False),
     "rk4": Claims(order=4, dense_order=2, adaptive=False),
-    "explicit_adams": Claims(order=None, dense_order=2, adaptive=False),
-    "implicit_adams": Claims(order=None, dense_order=2, adaptive=False),
+    "explicit_adams": Claims(order=4, dense_order=2, adaptive=False),
+    "implicit_adams": Claims(order=5, dense_order=2, adaptive=False, implicit=True),
 }
 
 # torchode 1.0.1: Dopri5 and Tsit5 with their own order-4 continuous extensions.

@@ -122,7 +122,7 @@ def _check_parser() -> _Parser:
                    help="gradients with respect to t not claimed")
     g.add_argument("--claim", action="append", default=[], metavar="[METHOD:]KEY=VALUE",
                    help="any claim (order, dense_order, adaptive, gradients, float32, reverse_time, t_grad, "
-                        "batching, stiff, adjoint), of every method or of one (repeatable)")
+                        "batching, stiff, adjoint, implicit), of every method or of one (repeatable)")
     g.add_argument("--override", action="append", default=[], metavar="CHECK=factor:X:REASON",
                    help="loosen one check's threshold by a factor, or set it (CHECK=threshold:X:REASON); "
                         "the reason is required and recorded (repeatable)")

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from harness.budget import FIXED_SOLVE_STEPS, LOOSEST_TOL, affordable_tolerance, fit_sweep, fixed_step_count, rate_scale, sweep_cost
 from harness.oracles import best_forward_oracle, scipy_interpolated_run, scipy_oracle
 from harness.problems import Problem, get_problem
 from harness.pytest_plugin import OdeCase, ode_config
@@ -96,17 +97,84 @@ def solve_problem(case: OdeCase, problem: Problem, times, *, tol: float | None =
     return ys.detach().to(torch.float64).cpu().numpy()
 
 
-def fixed_step_for(problem: Problem, order: int, target: float = 1e-6) -> float:
-    """A step size that brings an order-p method near `target` on the problem's interval,
-    h = (t1 - t0) target^(1/p) / 2 (error ~ (h/span)^p with an O(1) constant), but never more
-    than 4000 steps over the interval, so that low orders stay affordable."""
+def fixed_step_for(case: OdeCase, problem: Problem, order: int, target: float = 1e-6) -> float:
+    """A step size that brings an order-p method near `target` on the problem's interval:
+    N = 2 target^(-1/p) steps (error ~ (h/span)^p with an O(1) constant), within the round-off
+    limit and FIXED_SOLVE_STEPS (harness/budget.py), `harness.budget.fixed_step_count`."""
     span = abs(problem.t1 - problem.t0)
-    h = span * target ** (1.0 / order) / 2
-    return max(h, span / 4000)
+    return span / fixed_step_count(order, target, FIXED_SOLVE_STEPS)
 
 
-__all__ = ["EPS", "baseline_error", "best_forward_oracle", "fixed_step_for", "scipy_baseline_method",
-           "solve_problem"]
+# --------------------------------------------------------------------------- step budget
+# Tolerances a check asks of an adaptive IUT go through these (harness/budget.py has the cost
+# model and its derivation). Without an order claim the profile's tolerances are used as given:
+# the model needs p.
+PROPERTY_RATE_SCALE = 1.3  # W of the property suites' drawn fields (budget.rate_scale's units):
+# spans <= 1 and ||A||_2 <= ~3.5 (suites/test_properties.py field_specs: ||M|| <= sqrt(n) <= 2, the
+# stability shift <= 1.5), or rate 10 over spans <= 1/2 (batch independence). Measured like the
+# library's W, by scipy RK45 at 1e-6: a rotation at 3.5 rad over [0, 1] 14 steps (W = 0.88), at 10
+# rad over [0, 1/2] 20 steps (W = 1.26), a decay diag(-10, -5) over [0, 1/2] 15 steps (0.95).
+PROPERTY_SOLVES = 10       # a property check solves once per example: per-solve budget B / 10
+
+
+def _scale(problem: Problem | None, span: float | None) -> float:
+    return PROPERTY_RATE_SCALE if problem is None else rate_scale(problem, span)
+
+
+def budget_point(case: OdeCase, problem: Problem, tol: float, sweep, *, span: float | None = None,
+                 factor: float = 1.0) -> float:
+    """The tolerance a check parametrized over the profile's `sweep` runs at: `tol` where the
+    profile's step budget affords it for the claimed order (one solve on `problem` over `span`,
+    `factor` x a forward step's work); otherwise skipped with the numbers, except the loosest
+    point of the sweep, which runs at the tightest tolerance the budget affords, so that every
+    check runs at least once."""
+    if not case.claims.adaptive or case.claims.order is None:
+        return tol
+    cost = sweep_cost(case.claims.order, [tol], _scale(problem, span), case.profile.step_budget, factor)
+    if cost.ok:
+        return tol
+    if tol >= max(sweep):
+        return budget_tolerance(case, problem, tol, span=span, factor=factor)
+    pytest.skip(f"{case.id} on {problem.name}: {cost.reason()}")
+
+
+def budget_tolerance(case: OdeCase, problem: Problem | None, tol: float, *, span: float | None = None,
+                     factor: float = 1.0, solves: int = 1) -> float:
+    """`tol`, or the tightest tolerance the step budget affords the claimed order (checks at one
+    tolerance run there instead of being skipped; the tolerance is recorded with the check).
+    problem None: the property suites' drawn fields (PROPERTY_RATE_SCALE)."""
+    if not case.claims.adaptive or case.claims.order is None:
+        return tol
+    return affordable_tolerance(case.claims.order, tol, _scale(problem, span),
+                                case.profile.step_budget // solves, factor)
+
+
+def budget_sweep(case: OdeCase, problem: Problem, tols, *, span: float | None = None,
+                 factor: float = 1.0) -> list[float]:
+    """The sweep `tols` shifted up (same points, same ratios) until its solves fit the step
+    budget for the claimed order; skipped with the numbers if even the loosest position does
+    not fit (harness.budget.fit_sweep)."""
+    tols = sorted((float(t) for t in tols), reverse=True)
+    if not case.claims.adaptive or case.claims.order is None:
+        return tols
+    got, cost = fit_sweep(case.claims.order, tols, _scale(problem, span), case.profile.step_budget,
+                          factor=factor)
+    if not cost.ok:
+        pytest.skip(f"{case.id} on {problem.name}: the sweep {tols[0]:g}..{tols[-1]:g} does not fit even "
+                    f"shifted up to {LOOSEST_TOL:g}: {cost.reason()}")
+    return got
+
+
+def property_tolerance(case: OdeCase, tol: float | None = None) -> float:
+    """`tol` (default: the profile's property tolerance), or the tightest tolerance a solve of the
+    property suites' drawn fields affords within step_budget / PROPERTY_SOLVES steps; a no-op on a
+    tolerance it returned before."""
+    tol = case.profile.property_tolerance if tol is None else tol
+    return budget_tolerance(case, None, tol, solves=PROPERTY_SOLVES)
+
+
+__all__ = ["EPS", "baseline_error", "best_forward_oracle", "budget_point", "budget_sweep", "budget_tolerance",
+           "fixed_step_for", "property_tolerance", "scipy_baseline_method", "solve_problem"]
 
 
 # --------------------------------------------------------------------------- hypothesis profiles

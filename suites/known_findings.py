@@ -74,7 +74,7 @@ KNOWN_FINDINGS: tuple[Finding, ...] = (
             "on some draws: an expected failure that passes is recorded as such)."),
     ),
     Finding(
-        iut=TORCHDIFFEQ_FORWARD, methods=("dopri5", "bosh3", "dopri8"),
+        iut=TORCHDIFFEQ_FORWARD, methods=("dopri5", "bosh3", "dopri8", "fehlberg2", "adaptive_heun"),
         checks=("test_field_evaluated_only_inside_span",),
         evidence=(
             "by design (rk_common.RKAdaptiveStepsizeODESolver._advance): steps until the step end "
@@ -82,10 +82,13 @@ KNOWN_FINDINGS: tuple[Finding, ...] = (
             "initial-step probe (misc._select_initial_step) evaluates f(t0 + h0) with h0 = "
             "0.01 d0/d1 not clipped to the span. y' = Ay (2x2) on t = [0, 1], rtol=atol=1e-8: "
             "largest t seen 1.077 (dopri5), 1.001 (bosh3), 1.229 (dopri8); t = [0.5] alone: f is "
-            "evaluated at 0.509. Landing options (step_t) remove the overshoot, not the probe."),
+            "evaluated at 0.509. Landing options (step_t) remove the overshoot, not the probe. "
+            "fehlberg2 and adaptive_heun (the same solver class; their initial step from the "
+            "order-1 estimate, h = (0.01 / d2)^(1/2), is larger): the check's drawn case t = [0, "
+            "0.001] evaluates f at t = 0.1, 99 spans past t1 (quick profile, 2026-12-01)."),
     ),
     Finding(
-        iut=TORCHDIFFEQ_FORWARD, methods=("dopri5", "bosh3", "dopri8"),
+        iut=TORCHDIFFEQ_FORWARD, methods=("dopri5", "bosh3", "dopri8", "fehlberg2", "adaptive_heun"),
         checks=("test_zero_field_keeps_y_constant", "test_without_grad_zero_field_keeps_y_constant"),
         evidence=(
             "outputs come from the quartic fit (interp._interp_fit), whose coefficients for "
@@ -93,7 +96,9 @@ KNOWN_FINDINGS: tuple[Finding, ...] = (
             "floating point (3.4e-21 for y = 8.7e-7), so a constant solution moves by a few ulps: "
             "f = 0, t = [0, 0.7, 1], relative change up to 1.1e-15 (float64, ~5 eps) and 1.0e-6 "
             "(float32, ~8 eps) at both output times; the fixed-grid methods (euler, midpoint, rk4) "
-            "return y0 exactly."),
+            "return y0 exactly. fehlberg2 and adaptive_heun use the same fit: y0 = (1/3, 8.7e-7, "
+            "-2.5e7), t = (0, 0.35, 0.7), rtol = atol = 1e-5, 3.2e-3 or 1e-8: the 8.7e-7 element "
+            "moves by 1.06e-22 at both output times, as with dopri5 (2026-12-01)."),
     ),
     Finding(
         iut=TORCHDIFFEQ_FORWARD, methods=("dopri5",), checks=("test_error_in_reverse_time",),
@@ -148,6 +153,77 @@ KNOWN_FINDINGS: tuple[Finding, ...] = (
             "steps. Still proportional (exponent 0.997 on B4): a property of the pair, measured."),
     ),
     Finding(
+        iut=TORCHDIFFEQ_FORWARD, methods=("fehlberg2",),
+        checks=_FORWARD + ("test_linear_systems_match_expm",),
+        evidence=(
+            "same cause as the fehlberg2 entry above (the RK1(2) estimate, constant 1/512, lets each "
+            "step commit ~tol): against scipy RK23 at the same rtol = atol (the order <= 3 baseline) "
+            "it ends 40x-100x less accurate, while adaptive_heun, the other 2nd-order pair, passes "
+            "every one of these checks at the same tolerances. Quick profile, tolerances from the "
+            "step budget: y(20) on B4 at 1e-4 is 1.68 off (RK23 4.1e-3, bound 4.1e-2); E2 at 3.2e-4 "
+            "0.307 (bound 6.5e-3); mlp-tanh-t at 1e-5 1.0e-3 (bound 1.4e-4); at 1e-8, unbudgeted: B4 "
+            "2.8e-4 after 15392 evaluations (bound 2.4e-6). Drawn linear systems at 3.2e-3: error "
+            "against expm 4.6e-2, bound 1.5e-2 (2026-12-01). A3 passes (an expected failure that "
+            "passes is recorded as such)."),
+    ),
+    Finding(
+        iut=TORCHDIFFEQ_FORWARD, methods=("fehlberg2",),
+        checks=("test_flow_property", "test_time_reversal", "test_batch_independence"),
+        evidence=(
+            "same cause (each step commits ~tol, the bounds assume the tolerance is met): with the "
+            "standard profile's 40 drawn examples at rtol = atol = 1e-4 (the step budget's tolerance "
+            "for order 2 there), flow difference 5.6e-3 against the bound 5.4e-3 (1-d stable, t = "
+            "0, 0.24, 0.75), time-reversal return error 1.13e-2 against 4.8e-3, batch copies differ "
+            "by 8.4e-3 against 6.8e-3; adaptive_heun passes all three on the same draws; quick's 10 "
+            "examples pass (2026-12-01)."),
+        profiles=("standard", "thorough"),
+    ),
+    # --- torchdiffeq 0.2.5's fixed-step Adams methods (fixed_adams.py; claims in harness/claims.py;
+    # evidence by benchmarks/torchdiffeq_adams.py, B4 over [0, 2], measured 2026-12-01)
+    Finding(
+        iut=TORCHDIFFEQ_FORWARD, methods=("explicit_adams",),
+        checks=_FORWARD + ("test_fixed_step_order", "test_dense_output_order", "test_gradient_order_fixed_step",
+                           "test_linear_systems_match_expm", "test_flow_property", "test_time_reversal",
+                           "test_work_precision"),
+        evidence=(
+            "explicit_adams ramps the Adams-Bashforth formula up to 11 steps (default max_order 12), "
+            "and AB formulas of that many steps are stable only for |h lambda| of a few 1e-3: on B4 "
+            "(|lambda| ~ 1) the error at t = 2 grows as h falls, 2.1e2, 1.9e5, 1.0e8 at h = 2/32, "
+            "2/64, 2/128, before it converges (1.1e7 at 2/256); with max_order 5..8 the same "
+            "solves converge with order 3.86-3.99 (1.5e-8 at 2/256), with 10 only from h = 2/128. "
+            "Quick profile: y(20) on B4 at the forward check's h = 20/64 is 8.9e27 off (bound 0.38), "
+            "NaN on E2 (work-precision and forward checks); the order fits see errors 61 .. 3.2e7 "
+            "falling h. On a grid whose last step is shortened (h = 2/(N + 0.3)) the constant-step "
+            "coefficients make that one step first order in its length (local error "
+            "dt (h - dt)/2 |y''|): order 2.0 at t1 with max_order 5..8, and the gradient order check "
+            "sees 2.01. mlp-tanh-t (span 1, h = 1/64 divides it, converging): error 1.2e-8, 1300x "
+            "rk4's 9.7e-12 (bound 9.7e-11): the one AB3 start-up step's local error (~h^4) sets "
+            "the global error."),
+    ),
+    Finding(
+        iut=TORCHDIFFEQ_FORWARD, methods=("implicit_adams",),
+        checks=("test_fixed_step_order", "test_gradient_order_fixed_step"),
+        evidence=(
+            "implicit_adams uses constant-step Adams coefficients on the grid's shortened last step "
+            "too, which makes that one step first order in its length (local error dt (h - dt)/2 "
+            "|y''|): at t1 on B4 over [0, 2] with h = 2/(N + 0.3), N = 32..256, the slopes are 2.00 "
+            "for every max_order 4..12, against 4.89-4.95 with h = 2/N (max_order 8..12, the claimed "
+            "order 5: RK4 start-up and the first AM4 corrector, local h^5). The checks use a "
+            "non-dividing h on purpose and measure 2.001 (values) and 2.002 (dL/dy0)."),
+    ),
+    Finding(
+        iut=TORCHDIFFEQ_FORWARD, methods=("implicit_adams",), checks=_FORWARD, problems=("E2", "B2", "C2", "C3"),
+        evidence=(
+            "the Adams-Moulton corrector is a functional iteration of at most 4 sweeps to rtol/atol "
+            "(torchdiffeq's defaults 1e-7/1e-9, which the harness passes); on Van der Pol (E2) it "
+            "does not converge on nearly every step (30 of 32, 62 of 64, 126 of 128, 232 of 256 "
+            "steps warn), drops the oldest history value each time, and the solution blows up: "
+            "y(20) is NaN at h = 20/32 and at h = 20/256, while h = 20/64 and 20/128 end 4.7e-2 and "
+            "2.8e-3 off. The interior-times check (h = 20/32) returns NaN at t = 17.2; at the "
+            "standard profile it also blows up on B2 (error 2.3e3, bound 3.7), C2 (5.9e69) and C3 "
+            "(8.1e13) at h = 0.63 (2026-12-01)."),
+    ),
+    Finding(
         iut=TORCHDIFFEQ_FORWARD, methods=("dopri8",), checks=("test_error_falls_with_tolerance",),
         evidence=(
             "Same cause as the dopri8 entries above (y(t1) read off the quartic interpolant), seen "
@@ -177,6 +253,11 @@ _GRAD_T = ("test_grad_t_vs_forward_sensitivity", "test_agrees_with_torchdiffeq_b
 _GRAD_PARAMS = ("test_grad_params_vs_forward_sensitivity", "test_agrees_with_torchdiffeq_backprop[params]",
                 "test_agrees_with_finite_differences[params]")
 
+# every check of a gradient against the oracles, on any gradient problem
+_GRAD_VS_ORACLES = ("test_grad_y0_vs_forward_sensitivity", "test_grad_params_vs_forward_sensitivity",
+                    "test_grad_t_vs_forward_sensitivity", "test_agrees_with_torchdiffeq_backprop",
+                    "test_agrees_with_finite_differences", "test_error_shrinks_with_tolerance")
+
 _BACKSOLVE_CONTRACTING = (
     "backsolve adjoint on contracting-diag (y' = diag(-20, -1) y over [0, 2], matrix as parameter, "
     "outputs at 0, 0.627, 1.366, 2): the backward solve rebuilds z(t) from z(t_i), amplifying its "
@@ -188,7 +269,7 @@ _TD_INTERP = ("torchdiffeq 0.2.5 reads every output time off its quartic fit (rk
 
 GRADIENT_FINDINGS: tuple[Finding, ...] = (
     Finding(
-        iut="torchdiffeq", methods=("bosh3",), checks=_GRAD_T,
+        iut="torchdiffeq", methods=("bosh3",), checks=_GRAD_T + ("test_error_shrinks_with_tolerance[t]",),
         evidence=(
             _TD_INTERP + "for bosh3 y_mid = y0 + dt/2 k2 (bosh3._BS_C_MID = [0, 1/2, 0, 0]) is the "
             "explicit-midpoint value, local error O(h^3), and dL/dt_i is autograd's derivative of that "
@@ -196,7 +277,10 @@ GRADIENT_FINDINGS: tuple[Finding, ...] = (
             "bound 9.8e-5 (10 tol^(2/3) scale); with options={'step_t': t} (outputs at step ends) "
             "2.0e-9, reference bosh3 5.8e-10; at 1e-6 1.07e-2 vs bound 9.8e-3 (step_t 1.7e-6). "
             "linear-param 1e-9: 1.3e-3 vs 8.1e-5; mlp-tanh 4.2e-4 vs 1.0e-4 (measured 2026-11-22). "
-            "Same cause as the forward bosh3 finding above."),
+            "Same cause as the forward bosh3 finding above. The shrink check, over the sweep the "
+            "step budget gives bosh3 there (1e-4 .. 1e-7 in half decades, quick): errors 1.4e-2, "
+            "3.5e-2, 2.1e-2, 1.4e-2, 1.1e-2, 7.5e-3, 5.1e-3, a 6.9x shrink where 10x is required "
+            "(tol^(2/3) predicts 100x) (2026-12-01)."),
     ),
     Finding(
         iut="torchdiffeq", methods=("dopri8",),
@@ -212,7 +296,8 @@ GRADIENT_FINDINGS: tuple[Finding, ...] = (
             "6.4e-11 and 4.0e-8 -> 5.5e-11 (measured 2026-11-22). Same cause as the forward dopri8 finding above."),
     ),
     Finding(
-        iut="torchdiffeq", methods=("euler", "midpoint", "rk4"), checks=("test_grad_t_at_grid_output_times",),
+        iut="torchdiffeq", methods=("euler", "midpoint", "rk4", "heun3", "explicit_adams", "implicit_adams"),
+        checks=("test_grad_t_at_grid_output_times",),
         evidence=(
             "torchdiffeq 0.2.5 fixed-grid solvers return dL/dt_i = 0 for an output time that lies on "
             "their grid: FixedGridODESolver._linear_interp returns the grid value itself when "
@@ -222,7 +307,30 @@ GRADIENT_FINDINGS: tuple[Finding, ...] = (
             "euler; linear-param, mlp-tanh and contracting-diag fail alike); dL/dt_0 is wrong too (the interior outputs do not move with the grid). Between "
             "grid points the slope of the interpolant is returned (measured: y' = -y, rk4, h = 0.25, "
             "t = (0, 0.5, 1): dy(t_1)/dt_1 = 0.0; at t_1 = 0.5001: -0.537, f = -0.606) "
-            "(measured 2026-11-22)."),
+            "(measured 2026-11-22). heun3 and the Adams methods (the same FixedGridODESolver."
+            "integrate): heun3 error 0.7362 against the bound 0.045 on mlp-tanh-t (2026-12-01)."),
+    ),
+    Finding(
+        iut="torchdiffeq", methods=("explicit_adams",),
+        checks=_GRAD_VS_ORACLES + ("test_reverse_time",),
+        problems=("linear-param", "contracting-diag"),
+        evidence=(
+            "the gradient of the same unstable discrete map as the forward explicit_adams finding "
+            "(Adams-Bashforth up to 11 steps at the default max_order 12): standard profile, h = "
+            "span/64: ||dL/dy0 error|| 6.3e5 on linear-param (bound 4.5e-3) and 2.7e41 on "
+            "contracting-diag (lambda = -20, h lambda = -0.63; bound 1.1e-3); mlp-tanh and "
+            "mlp-tanh-t, slower, pass (2026-12-01)."),
+    ),
+    Finding(
+        iut="torchdiffeq", methods=("implicit_adams",),
+        checks=_GRAD_VS_ORACLES,
+        problems=("contracting-diag",),
+        evidence=(
+            "backprop through the corrector's functional iteration (at most 4 sweeps, stopped by "
+            "rtol/atol, history dropped when it does not converge) on contracting-diag (lambda = "
+            "-20, h = 2/64): ||dL/dy0 error|| 7.3 (bound 1.1e-3), dL/dt 448 (bound 8.6e-2); over the "
+            "shrink sweep the errors reach 1e12; linear-param, mlp-tanh and mlp-tanh-t pass "
+            "(standard profile, 2026-12-01)."),
     ),
     Finding(
         iut="torchdiffeq-adjoint", methods=("dopri5",),

@@ -65,7 +65,9 @@ from harness.measure.order import observed_order
 from harness.oracles.gradients import forward_sensitivity_oracle
 from harness.problems import Problem, get_problem
 
-from .conftest import EPS, solve_problem
+from harness.budget import BACKWARD_FACTOR
+
+from .conftest import EPS, budget_sweep, solve_problem
 
 ORDER_TOL = 0.2          # the issue's allowance for observed against claimed order
 GRAD_ORDER_TOL = 0.3     # for gradients, see test_gradient_order_fixed_step
@@ -188,7 +190,7 @@ def _adaptive_sweep(ode_case) -> dict:
     problem = get_problem(ADAPTIVE_PROBLEM)
     times = problem.t0 + ADAPTIVE_SPAN * np.array(ADAPTIVE_FRACTIONS)
     truth = problem.exact(times)
-    tols = decade_tolerances(ode_case.profile.tolerances)
+    tols = budget_sweep(ode_case, problem, decade_tolerances(ode_case.profile.tolerances), span=ADAPTIVE_SPAN)
     out = {"tols": tols, "times": times, "end_err": [], "interior_err": [], "nfe": [],
            "end_tol_units": [], "interior_tol_units": []}
     for tol in tols:
@@ -357,7 +359,7 @@ def test_tolerance_proportionality_bound(ode_case, check):
     problem = get_problem(K_PROBLEM)
     times = np.array([problem.t0, problem.t1])
     truth = problem.exact(times)[1:]
-    tols = decade_tolerances(ode_case.profile.tolerances)
+    tols = budget_sweep(ode_case, problem, decade_tolerances(ode_case.profile.tolerances))
     e = []
     for tol in tols:
         field = problem.make_field(dtype=torch.float64, device=ode_case.device)
@@ -434,7 +436,8 @@ def test_gradient_error_falls_with_tolerance(ode_case, check):
     equation under the same tolerance; either is an order-p solution controlled at tol)."""
     ode_case.skip_unless(needs_gradients=True, needs_adaptive=True)
     problem, t, g, grad_ref, oracle_rel = _gradient_setup(ode_case.config.seed)
-    tols_all = decade_tolerances(ode_case.profile.gradient_tolerances)
+    tols_all = budget_sweep(ode_case, problem, decade_tolerances(ode_case.profile.gradient_tolerances),
+                            factor=BACKWARD_FACTOR)
     norm = float(np.linalg.norm(grad_ref))
     errors = [float(np.linalg.norm(_iut_grad_y0(ode_case, problem, t, g, rtol=tol, atol=tol) - grad_ref)) / norm
               for tol in tols_all]

@@ -42,9 +42,11 @@ import torch
 from harness.oracles import best_forward_oracle
 from reference import odeint as reference_odeint
 
-from .conftest import EPS, baseline_error, fixed_step_for, solve_problem
+from .conftest import EPS, baseline_error, budget_point, budget_tolerance, fixed_step_for, solve_problem
 
 FACTOR = 10.0
+SINGLE_TOL = 1e-8    # the checks at one tolerance (interior, reverse, batched); a lower claimed order
+FLOAT32_TOL = 1e-5   # runs at the tightest tolerance the step budget affords (harness/budget.py)
 REFERENCE_OF_ORDER = {1: "euler", 2: "midpoint", 3: "heun3", 4: "rk4"}
 
 
@@ -103,7 +105,7 @@ def _measure(ode_case, problem, check, times, *, tol=None, dtype=torch.float64, 
         ode_case.skip_unless(needs_order=True)
         if order not in REFERENCE_OF_ORDER:
             pytest.skip(f"{ode_case.id}: no reference fixed-step method of order {order} to compare with")
-        h = fixed_step_for(problem, claims.order)
+        h = fixed_step_for(ode_case, problem, claims.order)
         ys = solve_problem(ode_case, problem, times, step_size=h, dtype=dtype, batch=batch)
         base = _fixed_baseline(problem, times, h, order, truth)
         base_what = f"reference {REFERENCE_OF_ORDER[order]} at h={h:.3g}"
@@ -120,6 +122,7 @@ def test_error_at_end(ode_case, problem, tol, check):
     _applicable(ode_case, problem)
     if not ode_case.claims.adaptive and tol != ode_case.profile.tolerances[0]:
         pytest.skip("fixed-step: the step size does not depend on tol; measured once")
+    tol = budget_point(ode_case, problem, tol, ode_case.profile.tolerances)
     _measure(ode_case, problem, check, np.array([problem.t0, problem.t1]), tol=tol)
 
 
@@ -127,7 +130,8 @@ def test_error_at_interior_times(ode_case, problem, check):
     """Output times that fall between steps (the dense output or the landing strategy)."""
     _applicable(ode_case, problem)
     times = problem.t0 + (problem.t1 - problem.t0) * np.array([0.0, 0.137, 0.5, 0.861, 1.0])
-    _measure(ode_case, problem, check, times, tol=1e-8, what="error_interior", interior=True)
+    _measure(ode_case, problem, check, times, tol=budget_tolerance(ode_case, problem, SINGLE_TOL),
+             what="error_interior", interior=True)
 
 
 def test_error_in_reverse_time(ode_case, problem, check):
@@ -141,7 +145,7 @@ def test_error_in_reverse_time(ode_case, problem, check):
     t_rev = np.array([problem.t1, problem.t0])
     start = best_forward_oracle(problem, np.array([problem.t0, problem.t1]))
     y1 = start.values[1]
-    tol = 1e-8
+    tol = budget_tolerance(ode_case, problem, SINGLE_TOL)
     oracle_err = float(start.error_estimate[1])
     check.describe(problem=problem.name, dtype=torch.float64)
     if ode_case.claims.adaptive:
@@ -156,7 +160,7 @@ def test_error_in_reverse_time(ode_case, problem, check):
         ode_case.skip_unless(needs_order=True)
         if ode_case.claims.order not in REFERENCE_OF_ORDER:
             pytest.skip(f"{ode_case.id}: no reference fixed-step method of order {ode_case.claims.order}")
-        h = fixed_step_for(problem, ode_case.claims.order)
+        h = fixed_step_for(ode_case, problem, ode_case.claims.order)
         ys = solve_problem(ode_case, problem, t_rev, step_size=h, y0=y1)
         with torch.no_grad():
             ref = reference_odeint(problem.make_field(), torch.tensor(y1), torch.tensor(t_rev),
@@ -182,7 +186,7 @@ def test_error_float32(ode_case, problem, check):
     times = np.array([problem.t0, problem.t1])
     oracle = best_forward_oracle(problem, times)
     truth = oracle.values[1:]
-    tol = 1e-5
+    tol = budget_tolerance(ode_case, problem, FLOAT32_TOL)
     check.describe(problem=problem.name, dtype=torch.float32)
     if ode_case.claims.adaptive:
         ys = solve_problem(ode_case, problem, times, tol=tol, dtype=torch.float32)
@@ -191,7 +195,7 @@ def test_error_float32(ode_case, problem, check):
         ode_case.skip_unless(needs_order=True)
         if ode_case.claims.order not in REFERENCE_OF_ORDER:
             pytest.skip(f"{ode_case.id}: no reference fixed-step method of order {ode_case.claims.order}")
-        h = fixed_step_for(problem, ode_case.claims.order, target=1e-5)
+        h = fixed_step_for(ode_case, problem, ode_case.claims.order, target=FLOAT32_TOL)
         ys = solve_problem(ode_case, problem, times, step_size=h, dtype=torch.float32)
         base = _fixed_baseline(problem, times, h, ode_case.claims.order, truth)
         tol = None
@@ -205,5 +209,5 @@ def test_error_batched(ode_case, problem, check):
     """A batch of 3 copies of y0 (shape (3, dim)): every element as accurate as a lone solve."""
     _applicable(ode_case, problem)
     ode_case.skip_unless(needs_batching=True)
-    _measure(ode_case, problem, check, np.array([problem.t0, problem.t1]), tol=1e-8, batch=3,
-             what="error_batched")
+    _measure(ode_case, problem, check, np.array([problem.t0, problem.t1]),
+             tol=budget_tolerance(ode_case, problem, SINGLE_TOL), batch=3, what="error_batched")

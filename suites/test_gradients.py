@@ -91,6 +91,7 @@ import torchdiffeq
 from torch import nn
 
 import reference
+from harness.budget import BACKWARD_FACTOR
 from harness.oracles.gradients import (
     GROUPS,
     GradientOracleResult,
@@ -102,6 +103,7 @@ from harness.oracles.gradients import (
 from harness.problems import Problem, get_problem
 from harness.pytest_plugin import CheckFailed, IUTError, OdeCase, ode_config
 
+from .conftest import budget_point, budget_sweep, budget_tolerance
 from .known_findings import finding_for
 
 K = 10.0
@@ -316,15 +318,24 @@ def iut_gradient(case: OdeCase, setup: Setup, *, tol: float | None, h: float | N
 
 
 def _setting(case: OdeCase, setup: Setup, tol: float) -> tuple[float | None, float | None]:
-    """(tol, h) for the IUT: the tolerance for adaptive methods, h = span/FIXED_STEPS otherwise."""
+    """(tol, h) for the IUT: the tolerance for adaptive methods (the tightest the step budget
+    affords the claimed order, if `tol` is tighter: harness/budget.py), h = span/FIXED_STEPS
+    otherwise."""
     if case.claims.adaptive:
-        return tol, None
+        return budget_tolerance(case, setup.problem, tol, span=setup.span, factor=BACKWARD_FACTOR), None
     return None, setup.span / FIXED_STEPS
 
 
-def _fixed_step_once(case: OdeCase, tol: float) -> None:
+def _fixed_step_once(case: OdeCase, tol: float, problem: str) -> None:
+    """Fixed steps: measured at the first gradient tolerance only. Adaptive: a tolerance the step
+    budget rules out for the claimed order is skipped with the numbers (suites/conftest.py
+    `budget_point`)."""
     if not case.claims.adaptive and tol != case.profile.gradient_tolerances[0]:
         pytest.skip(f"{case.id}: fixed-step method, the step size does not depend on tol; measured once")
+    setup = setup_for(problem, "forward", case.config.seed)
+    # the loosest point runs at the tightest affordable tolerance (`_setting`), the others skip
+    budget_point(case, setup.problem, tol, case.profile.gradient_tolerances, span=setup.span,
+                 factor=BACKWARD_FACTOR)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -447,7 +458,7 @@ def test_grad_y0_vs_forward_sensitivity(ode_case, grad_problem, gtol, check):
     """dL/dy0 agrees with the forward-sensitivity oracle within the module's bound (adaptive:
     K tol^alpha scale; fixed steps: K x the same-order reference's error at the same h) plus the
     oracle's error estimate."""
-    _fixed_step_once(ode_case, gtol)
+    _fixed_step_once(ode_case, gtol, grad_problem)
     _against_forward_sensitivities(ode_case, grad_problem, gtol, "y0", check)
 
 
@@ -455,7 +466,7 @@ def test_grad_params_vs_forward_sensitivity(ode_case, grad_problem, gtol, check)
     """dL/dtheta agrees with the forward-sensitivity oracle within the module's bound (adaptive:
     K tol^alpha scale; fixed steps: K x the same-order reference's error at the same h) plus the
     oracle's error estimate."""
-    _fixed_step_once(ode_case, gtol)
+    _fixed_step_once(ode_case, gtol, grad_problem)
     _against_forward_sensitivities(ode_case, grad_problem, gtol, "params", check)
 
 
@@ -464,7 +475,7 @@ def test_grad_t_vs_forward_sensitivity(ode_case, grad_problem, gtol, check):
     -(sum S_i^T g_i) . f(t_0, y_0) from the forward sensitivities, within the module's bound
     (adaptive: K tol^alpha_t scale; fixed steps: K x the reference's error + the interpolation
     allowance A_t) plus the oracle's error estimate."""
-    _fixed_step_once(ode_case, gtol)
+    _fixed_step_once(ode_case, gtol, grad_problem)
     _against_forward_sensitivities(ode_case, grad_problem, gtol, "t", check)
 
 
@@ -564,7 +575,7 @@ def test_unused_parameter_gets_zero_gradient(ode_case, grad_problem, check):
     ode_case.skip_unless(needs_gradients=True)
     setup = setup_for(grad_problem, "forward", ode_case.config.seed)
     check.describe(problem=grad_problem, dtype=torch.float64)
-    tol, h = max(ode_case.profile.gradient_tolerances), setup.span / 16
+    tol, h = _setting(ode_case, setup, max(ode_case.profile.gradient_tolerances))[0], setup.span / 16
     got = iut_gradient(ode_case, setup, tol=tol if ode_case.claims.adaptive else None,
                        h=None if ode_case.claims.adaptive else h, unused_param=True)
     gu = got.param_grads[UNUSED]
@@ -617,7 +628,9 @@ def test_error_shrinks_with_tolerance(ode_case, grad_problem, group, check):
         a = alpha(ode_case, group)
         lo, hi = min(tols), max(tols)
         n = int(round(2 * math.log10(hi / lo))) + 1
-        xs = [float(x) for x in np.geomspace(hi, lo, max(n, 2))]
+        xs = budget_sweep(ode_case, setup.problem, np.geomspace(hi, lo, max(n, 2)), span=setup.span,
+                          factor=BACKWARD_FACTOR)
+        hi, lo = xs[0], xs[-1]
         runs = [iut_gradient(ode_case, setup, tol=x, h=None) for x in xs]
         R = (hi / lo) ** a
         check.note(tolerances=xs, alpha=a)
@@ -653,7 +666,7 @@ def test_adjoint_on_contracting_problem(ode_case, gtol, check):
     to bound is at most 1). On failure the message names the reconstruction error of z the IUT
     reports; it is recorded in any case."""
     ode_case.skip_unless(needs_adjoint=True)
-    _fixed_step_once(ode_case, gtol)
+    _fixed_step_once(ode_case, gtol, CONTRACTING)
     setup = setup_for(CONTRACTING, "forward", ode_case.config.seed)
     check.describe(problem=CONTRACTING, dtype=torch.float64)
     tol, h = _setting(ode_case, setup, gtol)
