@@ -143,6 +143,7 @@ commands:
   check IMPL [IMPL ...] [options]   run the verification suites on implementations under test
   report ...                        build the HTML report of a results file
   compare ...                       compare two results files
+  survey [--profile P] [options]    every installed built-in on one comparison page (not a gate)
 
 '{PROG} COMMAND --help' describes a command. Exit status: 0 success, 1 a check failed,
 errored or timed out, 2 usage or configuration error.
@@ -900,7 +901,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _delegate("main_report", rest)
         if cmd == "compare":
             return _delegate("main_compare", rest)
-        raise UsageError(f"unknown command {cmd!r}; commands: check, report, compare")
+        if cmd == "survey":
+            from .survey import run_survey
+
+            return run_survey(rest)
+        raise UsageError(f"unknown command {cmd!r}; commands: check, report, compare, survey")
     except UsageError as exc:
         msg = " ".join(str(exc).split())
         sys.stderr.write(f"{PROG}: error: {msg}\n")
