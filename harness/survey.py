@@ -41,6 +41,9 @@ RAN, INCOMPLETE, CRASHED, NOT_INSTALLED, NO_METHODS, NOT_RUN = (
 
 # The distribution whose version a built-in family reports (its `Implementation.family`).
 _FAMILY_DIST = {"reference": "ode-harness"}
+# The module a built-in family needs (default: the family's name). Some adapters import their
+# library only when called (torchode's), so loading the adapter does not prove it is installed.
+_FAMILY_MODULE = {"reference": "reference"}
 # Always in the header, besides every library's distribution.
 _BASE_DISTS = ("torch", "numpy")
 
@@ -92,6 +95,9 @@ def _parser() -> _Parser:
     p.add_argument("--select", metavar="EXPR", help="only checks matching this pytest -k expression")
     p.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help="per-check timeout (default: the profile's)")
     p.add_argument("--seed", type=_nonneg_int, metavar="S", help="seed of every random input (default 0)")
+    p.add_argument("--update", action="store_true",
+                   help="run only the --impl libraries and keep the other libraries' results of the survey "
+                        "already in DIR (after upgrading one library, say)")
     p.add_argument("--rebuild", action="store_true",
                    help=f"run nothing: rebuild DIR/index.html from DIR/results/ and DIR/results/{MANIFEST}")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
@@ -108,6 +114,19 @@ def _dist_version(dist: str | None) -> str | None:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
         return None
+
+
+def _missing_module(family: str) -> str | None:
+    """The module of a built-in `family` when it cannot be imported here, else None."""
+    import importlib.util
+
+    if family == "custom":
+        return None
+    mod = _FAMILY_MODULE.get(family, family)
+    try:
+        return None if importlib.util.find_spec(mod) is not None else mod
+    except (ImportError, ValueError):
+        return mod
 
 
 def discover(names: Sequence[str] = (), methods: Sequence[str] = ()) -> list[Library]:
@@ -127,6 +146,12 @@ def discover(names: Sequence[str] = (), methods: Sequence[str] = ()) -> list[Lib
             out.append(Library(name, NOT_INSTALLED, detail=str(exc)))
             continue
         dist = _FAMILY_DIST.get(impl.family, impl.family)
+        missing = _missing_module(impl.family)
+        if missing:
+            out.append(Library(name, NOT_INSTALLED, impl.description, impl.family, distribution=dist,
+                               detail=f"built-in implementation {name!r} is not installed: module {missing!r} not "
+                                      f"found (pip install -c constraints.txt {dist})"))
+            continue
         chosen = [m for m in methods if m in impl.methods] if methods else list(impl.default_methods)
         lib = Library(name, NOT_RUN if chosen else NO_METHODS, impl.description, impl.family, chosen, dist,
                       _dist_version(dist))
@@ -290,7 +315,24 @@ def run_survey(argv: Sequence[str]) -> int:
     except ImportError as exc:
         raise UsageError(f"the HTML report is not available in this installation ({exc})") from None
     jobs = ns.jobs or DEFAULT_JOBS
+    if ns.update and not ns.impl:
+        raise UsageError("--update needs the libraries to rerun: --impl NAME")
     libs = discover(ns.impl, ns.method)
+    todo = [lib for lib in libs if lib.status == NOT_RUN]
+    earlier: dict[str, Any] = {}
+    if ns.update and manifest.exists():
+        old, earlier = read_manifest(manifest)
+        if earlier.get("profile") != profile.name:
+            raise UsageError(f"--update: the survey in {ns.report} was run at profile {earlier.get('profile')!r}, "
+                             f"not {profile.name!r}")
+        from .implementations import BUILTINS
+
+        rank = {n: i for i, n in enumerate(BUILTINS)}
+        names = {lib.name for lib in libs}
+        # the earlier survey's time, less that of the libraries run again
+        earlier["wall_s"] = float(earlier.get("wall_s") or 0.0) - sum(lib.wall_s or 0.0 for lib in old if lib.name in names)
+        libs = sorted([*libs, *(lib for lib in old if lib.name not in names)],
+                      key=lambda lib: rank.get(lib.name, len(rank)))
     try:
         results_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -300,10 +342,13 @@ def run_survey(argv: Sequence[str]) -> int:
         "methods_filter": list(ns.method), "started_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "argv": [PROG, "survey", *argv], "versions": versions(libs), "cpus": os.cpu_count(),
     }
-    todo = [lib for lib in libs if lib.status == NOT_RUN]
+    if earlier:
+        info.update(started_at=earlier.get("started_at", info["started_at"]), updated=[lib.name for lib in todo],
+                    versions={**(earlier.get("versions") or {}), **info["versions"]})
     _progress(ns.quiet, f"ode-harness survey: profile {profile.name}, {len(todo)} libraries to run "
                         f"({', '.join(lib.name for lib in todo) or 'none'}), {jobs} worker(s) each"
-                        + "".join(f"; {lib.name}: {lib.status}" for lib in libs if lib.status != NOT_RUN))
+                        + "".join(f"; {lib.name}: {lib.status}" for lib in libs
+                                  if lib.status in (NOT_INSTALLED, NO_METHODS)))
     t0 = time.monotonic()
     code = 0
     try:
@@ -317,10 +362,10 @@ def run_survey(argv: Sequence[str]) -> int:
     except KeyboardInterrupt:
         code = 130
         _progress(False, "interrupted: writing the page from what finished")
-    for lib in libs:
+    for lib in todo:
         if lib.status == NOT_RUN and lib.has_results:
             lib.status = INCOMPLETE
-    info["wall_s"] = time.monotonic() - t0
+    info["wall_s"] = time.monotonic() - t0 + float(earlier.get("wall_s") or 0.0)
     write_manifest(manifest, libs, info)
     return _write_page(out_dir, libs, info, quiet=ns.quiet, code=code)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -112,7 +113,20 @@ def test_rebuild_writes_the_page_from_the_results_files(small_survey, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
+def test_update_reruns_the_named_libraries_and_keeps_the_others(small_survey, tmp_path):
+    out = tmp_path / "report"
+    shutil.copytree(small_survey["out"], out)
+    # reference offers no method "nosuch": it is not run again, and the other libraries stay
+    assert main(["survey", "--update", "--report", str(out), "--impl", "reference", "--method", "nosuch"]) == 0
+    manifest = json.loads((out / "results" / survey.MANIFEST).read_text())
+    status = {lib["name"]: lib["status"] for lib in manifest["libraries"]}
+    assert status == {"reference": "no method selected", "scipy": "ran", "nolib": "not installed", "crashy": "crashed"}
+    assert manifest["updated"] == [] and "scipy · RK45" in (out / "index.html").read_text()
+    assert main(["survey", "--update", "--report", str(out), "--impl", "scipy", "--profile", "standard"]) == 2
+
+
 @pytest.mark.parametrize("argv, message", [
+    (["--update"], "--update needs the libraries to rerun"),
     (["--profile", "nope"], "unknown profile 'nope'"),
     (["--impl", "nosuch"], "unknown built-in implementation 'nosuch'"),
     (["--jobs", "0"], "expected a positive integer"),
@@ -149,6 +163,11 @@ def test_discovery_follows_the_registry(monkeypatch):
     assert nolib.status == survey.NOT_INSTALLED and "not installed" in nolib.detail
     ref = next(lib for lib in libs if lib.name == "reference")
     assert ref.status == survey.NOT_RUN and ref.methods == list(impls.load_implementation("reference").default_methods)
+    # an adapter that imports its library only when called is not installed either without it
+    monkeypatch.setitem(impls.BUILTINS, "lazy", lambda: impls.Implementation(
+        "lazy", lambda *a, **k: None, "nolib_lazy", "imports nolib_lazy when called", ("m",), ("m",)))
+    lazy = survey.discover(["lazy"])[0]
+    assert lazy.status == survey.NOT_INSTALLED and "module 'nolib_lazy' not found" in lazy.detail
     only = {lib.name: lib for lib in survey.discover(["reference", "scipy"], ["RK45"])}
     assert only["scipy"].methods == ["RK45"] and only["reference"].status == survey.NO_METHODS
 
