@@ -192,6 +192,6 @@ def test_findings_are_grouped_per_library(tmp_path):
     html = render_survey(run, libs, {"profile": "quick", "versions": {"python": "3"}, "argv": ["x"]})
     cards = dict(re.findall(r'<div class="libcard" id="lib-([a-z]+)">(.*?)(?=<div class="libcard"|</section>)', html, re.S))
     assert set(cards) == {"libx", "liby", "libz"}
-    assert evidence in cards["libx"] and "Known findings reproduced (1 checks)" in cards["libx"]
+    assert evidence in cards["libx"] and "Known findings reproduced: 1 finding, 1 check" in cards["libx"]
     assert "gradient is off by 2" in cards["liby"] and evidence not in cards["liby"]
     assert "No module named &#39;libz&#39;" in cards["libz"]

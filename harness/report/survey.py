@@ -104,6 +104,20 @@ def nfe_depth_plot(problem: str, series: dict[str, list[tuple[float, float]]],
 # ----------------------------------------------------------------------------- findings per library
 
 
+def _known_by_evidence(known: list[dict]) -> list[dict]:
+    """Known-finding groups of one library merged by their evidence (one finding often covers
+    several methods): methods, the checks that failed as known and those that passed."""
+    groups: dict[str, dict] = {}
+    for k in known:
+        g = groups.setdefault(k["evidence"], dict(evidence=k["evidence"], methods=[], failed=[], passed=[]))
+        method = k["label"].partition(" · ")[2]
+        if method not in g["methods"]:
+            g["methods"].append(method)
+        g["failed"] += k["failed"]
+        g["passed"] += k["passed"]
+    return sorted(groups.values(), key=lambda g: -(len(g["failed"]) + len(g["passed"])))
+
+
 def _library_findings(libs: Sequence[Any], records: list[CheckRecord], failures: dict,
                       conclusions: dict[tuple[str, str], list[str]], cases: list[tuple[str, str]]) -> list[dict]:
     by_iut: dict[str, Counter] = defaultdict(Counter)
@@ -111,16 +125,18 @@ def _library_findings(libs: Sequence[Any], records: list[CheckRecord], failures:
         by_iut[r.iut][outcome(r)] += 1
     out = []
     for lib in libs:
-        known = [k for k in failures["known"] if k["label"].split(" · ")[0] == lib.name]
+        known = _known_by_evidence([k for k in failures["known"] if k["label"].split(" · ")[0] == lib.name])
         bad = [f for f in failures["failures"] if f["label"].split(" · ")[0] == lib.name]
-        c = by_iut.get(lib.name, Counter())
+        kinds = Counter((f["label"].partition(" · ")[2], (f["message"] or f["outcome"]).split(" (")[0][:200])
+                        for f in bad)
         out.append(dict(
             name=lib.name, status=lib.status, version=lib.version, detail=lib.detail,
-            counts=build._cell(c), n_known=sum(len(k["failed"]) for k in known), known=known,
+            counts=build._cell(by_iut.get(lib.name, Counter())), known=known,
+            n_known=sum(len(k["failed"]) for k in known),
             n_failures=len(bad), failures=bad[:FAILURES_SHOWN], more=max(0, len(bad) - FAILURES_SHOWN),
-            failure_kinds=Counter((f["label"], (f["message"] or f["outcome"]).split(" (")[0][:160]) for f in bad)
-            .most_common(8),
-            cases=[dict(label=case_label(*cs), sentences=conclusions.get(cs, [])) for cs in cases if cs[0] == lib.name],
+            failure_kinds=kinds.most_common(8), other_kinds=max(0, len(kinds) - 8),
+            cases=[dict(label=case_label(*cs), method=cs[1], sentences=conclusions.get(cs, []))
+                   for cs in cases if cs[0] == lib.name],
         ))
     return out
 
@@ -154,10 +170,17 @@ def render_survey(run: RunData, libs: Sequence[Any], info: dict[str, Any]) -> st
         styles(case_label(*c))
     summary = build._summary(run, records, cases)
     cross = build._cross_sections(records, styles)
-    convergence = build._convergence_figures(records, styles)  # for the observed orders only
+    convergence = build._convergence_figures(records, styles, draw=False)  # the observed orders
     conclusions = {c: build._conclusion(c, records, convergence, cross["equal_error"], cross["memory"])
                    for c in cases}
     failures = build._failures(records)
+    # Work-precision figures with every library first: the forward-accuracy problems carry
+    # costs only of the libraries that report their own NFE (stats), the benchmark sweeps of all.
+    on_axes = {p: {c.iut for c in cs if c.nfe or c.time} for p, cs in build._by_problem(build._curves(records)).items()}
+    wp = sorted(cross["work_precision"], key=lambda f: -len(on_axes.get(f["problem"], ())))
+    most = len(on_axes.get(wp[0]["problem"], ())) if wp else 0
+    wp_main = [f for f in wp if len(on_axes.get(f["problem"], ())) == most]
+    wp_more = [dict(f, libs=sorted(on_axes.get(f["problem"], ()))) for f in wp if f not in wp_main]
     nfe_figs = [dict(problem=p, svg=svg) for p, s in _nfe_points(records).items()
                 if (svg := nfe_depth_plot(p, s, styles)) is not None]
     installed = [lib for lib in libs if lib.status not in ("not installed",)]
@@ -167,7 +190,7 @@ def render_survey(run: RunData, libs: Sequence[Any], info: dict[str, Any]) -> st
         run=run, info=info, versions=list((info.get("versions") or {}).items()),
         generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         libraries=_library_rows(libs, summary, run), n_installed=len(installed),
-        summary=summary, cross=cross, nfe_figs=nfe_figs,
+        summary=summary, cross=cross, nfe_figs=nfe_figs, wp_main=wp_main, wp_more=wp_more, wp_most=most,
         findings=_library_findings(libs, records, failures, conclusions, cases),
         omissions=build._omissions(records), n_records=len(records),
         n_bad=sum(outcome(r) in BAD for r in records),
