@@ -24,7 +24,7 @@ import pytest
 import harness.implementations as impls
 import harness.survey as survey
 from harness.cli import main
-from harness.report.survey import render_survey
+from harness.report.survey import LibraryStyles, _nfe_points, nfe_depth_plot, render_survey
 from harness.results import Verdict
 from tests.test_report import (_chromium, _external_references, _load_in_chromium, _png_size, _rec,
                                _screenshot, _write)
@@ -195,3 +195,22 @@ def test_findings_are_grouped_per_library(tmp_path):
     assert evidence in cards["libx"] and "Known findings reproduced: 1 finding, 1 check" in cards["libx"]
     assert "gradient is off by 2" in cards["liby"] and evidence not in cards["liby"]
     assert "No module named &#39;libz&#39;" in cards["libz"]
+
+
+def test_one_colour_per_library_one_marker_per_method():
+    styles = LibraryStyles()
+    a1, a2, b1 = styles("liba · m1"), styles("liba · m2"), styles("libb · m1")
+    assert a1[0] == a2[0] != b1[0] and a1[1] != a2[1]
+    assert styles("liba · m2 (adjoint)") == a2  # memory-plot labels carry the gradient path
+
+
+def test_nfe_against_depth_draws_every_gradient_path(tmp_path):
+    recs = [_rec(check_id=f"b.nfe[{iut}]", suite="benchmarks", check="test_nfe_per_tolerance", iut=iut,
+                 method="dopri5", problem="mlp-tanh-t",
+                 measured={"tol": [1e-4, 1e-6, 1e-8], "nfe_forward": [20, 38, 80], "nfe_backward": bwd})
+            for iut, bwd in (("backprop", [0, 0, 0]), ("adjoint", [45, 90, 170]), ("nograd", None))]
+    series = _nfe_points(recs)
+    assert series["mlp-tanh-t"] == {"backprop · dopri5": [(20, 20), (38, 38), (80, 80)],
+                                    "adjoint · dopri5": [(20, 65), (38, 128), (80, 250)]}  # no gradients: no step
+    svg = nfe_depth_plot("mlp-tanh-t", series["mlp-tanh-t"], LibraryStyles())
+    assert "NFE against depth — mlp-tanh-t" in svg and "backprop · dopri5" in svg and "adjoint · dopri5" in svg
