@@ -62,6 +62,7 @@ def small_survey(tmp_path_factory):
     return dict(code=code, out=out, index=out / "index.html")
 
 
+@pytest.mark.slow  # the small survey: about 25 s on 2 cores
 def test_a_survey_runs_every_library_and_writes_one_page(small_survey):
     assert small_survey["code"] == 0
     out = small_survey["out"]
@@ -87,6 +88,7 @@ def test_a_survey_runs_every_library_and_writes_one_page(small_survey):
     assert "not a gate" in text
 
 
+@pytest.mark.slow  # the small survey: about 25 s on 2 cores
 def test_the_survey_page_is_self_contained_in_chromium(small_survey, tmp_path):
     index = small_survey["index"]
     text = index.read_text()
@@ -101,6 +103,7 @@ def test_the_survey_page_is_self_contained_in_chromium(small_survey, tmp_path):
     assert _png_size(png) == (1400, 1000)
 
 
+@pytest.mark.slow  # the small survey: about 25 s on 2 cores
 def test_rebuild_writes_the_page_from_the_results_files(small_survey, capsys):
     index = small_survey["index"]
     before = index.read_text()
@@ -113,6 +116,7 @@ def test_rebuild_writes_the_page_from_the_results_files(small_survey, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # the small survey: about 25 s on 2 cores
 def test_update_reruns_the_named_libraries_and_keeps_the_others(small_survey, tmp_path):
     out = tmp_path / "report"
     shutil.copytree(small_survey["out"], out)
