@@ -152,6 +152,7 @@ commands:
   report RESULTS [RESULTS ...]      build the HTML report of a results file, or of the shards'
                                     files (or folders of them) merged
   compare OLD NEW                   compare two runs (files, or folders of shards' files)
+  survey [--profile P] [options]    every installed built-in on one comparison page (not a gate)
   tableau FILE [options]            check a Butcher tableau's order (JSON or module:attribute)
   --version                         print the version
 
@@ -949,7 +950,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _delegate("main_compare", rest)
         if cmd == "tableau":
             return importlib.import_module("harness.tableau_check").main(rest)
-        raise UsageError(f"unknown command {cmd!r}; commands: check, report, compare")
+        if cmd == "survey":
+            from .survey import run_survey
+
+            return run_survey(rest)
+        raise UsageError(f"unknown command {cmd!r}; commands: check, report, compare, survey, tableau")
     except UsageError as exc:
         msg = " ".join(str(exc).split())
         sys.stderr.write(f"{PROG}: error: {msg}\n")

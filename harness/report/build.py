@@ -179,7 +179,9 @@ def _error_tables(records: list[CheckRecord], cases: list[tuple[str, str]]) -> l
     return out
 
 
-def _convergence_figures(records: list[CheckRecord], styles: plots.Styles) -> list[dict]:
+def _convergence_figures(records: list[CheckRecord], styles: plots.Styles, *, draw: bool = True) -> list[dict]:
+    """One convergence plot per record with a convergence series, and its fitted slope (``draw``
+    False: the slopes only, ``svg`` empty, for pages that show no convergence plots)."""
     out = []
     for r in records:
         if outcome(r) == "skip":
@@ -197,7 +199,7 @@ def _convergence_figures(records: list[CheckRecord], styles: plots.Styles) -> li
                     cv.slope = est.slope
             except Exception:  # noqa: BLE001 - a figure without the fit is still a figure
                 pass
-        svg = plots.convergence_plot(cv, styles)
+        svg = plots.convergence_plot(cv, styles) if draw else ""
         if svg is None:
             continue
         from .data import _observed_order_key
