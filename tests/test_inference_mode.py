@@ -90,6 +90,7 @@ def test_reproducer_and_case_of_a_grad_mode_check():
     case = _case()
     nodeid = "suites/test_properties.py::test_without_grad_deterministic[reference-dopri5-inference_mode]"
     assert case.config.case_of_nodeid(nodeid).id == "reference-dopri5"
-    code = _reproducer(nodeid, case)
-    assert repr(nodeid) in code and "'--ode-method', 'dopri5'" in code
+    code = _reproducer(nodeid, "test_properties", case)
+    target = "harness.suites.test_properties::test_without_grad_deterministic[reference-dopri5-inference_mode]"
+    assert repr(target) in code and "'--ode-method', 'dopri5'" in code
     compile(code, "<reproducer>", "exec")
