@@ -100,7 +100,7 @@ def test_gate_runs_on_runtime_dependencies_only():
 def test_entry_point_imports_nothing_heavy():
     code = ("import sys, pytest; before = set(sys.modules); import harness.pytest_entry; "
             "import json; print(json.dumps(sorted(m for m in set(sys.modules) - before "
-            "if not m.startswith(('harness', '_', 'json')))))")
+            "if not m.startswith(('harness', '_', 'json')) and m.split('.')[0] not in sys.stdlib_module_names)))")
     p = _run([sys.executable, "-c", code], REPO, _clean_env(PYTHONPATH=str(REPO)))
     assert json.loads(p.stdout) == [], p.stdout
 
@@ -128,13 +128,18 @@ def _normalized(out: str) -> str:
 def test_plugin_is_inert_in_an_unrelated_project(tmp_path):
     proj = _tiny_project(tmp_path / "proj")
     env = _clean_env(PYTHONPATH=str(REPO))
-    outs = {}
+    outs, heavy = {}, {}
     for name, extra in (("with", []), ("without", ["-p", "no:ode_harness"])):
         p = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *extra], cwd=proj, env=env,
                            capture_output=True, text=True, timeout=LIMIT_S)
         assert p.returncode == 0, p.stdout + p.stderr
         outs[name] = p.stdout
-        assert (proj / "heavy.txt").read_text() == "", f"{name}: imported {(proj / 'heavy.txt').read_text()}"
+        heavy[name] = (proj / "heavy.txt").read_text()
+    # Compared with the same run without ode-harness's plugin, not with nothing: another installed
+    # plugin may import torch by itself (torchode 1.0.1 brings torchtyping 0.1.5, whose pytest11
+    # plugin imports torch in every pytest run of the environment).
+    assert "harness.pytest_plugin" not in heavy["with"]
+    assert heavy["with"] == heavy["without"], heavy
     assert "ode-harness" in next(ln for ln in outs["with"].splitlines() if ln.startswith("plugins:"))
     assert _normalized(outs["with"]) == _normalized(outs["without"])
     assert "21 passed" in outs["with"]
