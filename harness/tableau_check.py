@@ -203,14 +203,19 @@ def _slack(row: Sequence[Fraction], delta: Fraction) -> Fraction:
     return delta * (sum(1 for x in row if x) + 1)
 
 
+def _reject_unknown_keys(data: dict, valid: Sequence[str], where: str) -> None:
+    """TableauInputError naming the first key of `data` that is not in `valid`."""
+    unknown = sorted(set(data) - set(valid))
+    if unknown:
+        raise TableauInputError(f"{where}{unknown[0]}: unknown key; valid keys: {', '.join(valid)}")
+
+
 def spec_from_data(data: Any, default_name: str) -> TableauSpec:
     """Parse and check a tableau given as JSON data (the module docstring's format)."""
     if not isinstance(data, dict):
         raise TableauInputError("expected a JSON object with the keys A and b (and c, b_hat, dense, ...), "
                                 f"got {type(data).__name__}")
-    unknown = sorted(set(data) - set(_KEYS))
-    if unknown:
-        raise TableauInputError(f"{unknown[0]}: unknown key; valid keys: {', '.join(_KEYS)}")
+    _reject_unknown_keys(data, _KEYS, "")
     for key in ("A", "b"):
         if key not in data:
             raise TableauInputError(f"{key}: missing (a tableau needs A and b)")
@@ -240,9 +245,7 @@ def spec_from_data(data: Any, default_name: str) -> TableauSpec:
         if not isinstance(dense, dict):
             raise TableauInputError("dense: expected an object with the key P, got "
                                     f"{json.dumps(dense, default=str)[:60]}")
-        unknown = sorted(set(dense) - set(_DENSE_KEYS))
-        if unknown:
-            raise TableauInputError(f"dense.{unknown[0]}: unknown key; valid keys: {', '.join(_DENSE_KEYS)}")
+        _reject_unknown_keys(dense, _DENSE_KEYS, "dense.")
         if "P" not in dense:
             raise TableauInputError("dense.P: missing (the stage polynomials b_i(theta))")
         extra_raw = dense.get("A_extra") or []
