@@ -566,3 +566,36 @@ TORCHDYN_FINDINGS: tuple[Finding, ...] = (  # first match wins: the adjoints' ow
                       "quick benchmark problem (an O(1)-memory adjoint saves the same at every depth).")),
 )
 KNOWN_FINDINGS = KNOWN_FINDINGS + TORCHDYN_FINDINGS
+
+
+# --------------------------------------------------------------------------- scipy via torchdiffeq
+# The `scipy` built-in is torchdiffeq 0.2.5's scipy_solver (torchdiffeq/_impl/scipy_wrapper.py,
+# ScipyWrapperODESolver) around scipy 1.17.1's solve_ivp; the adapter passes y0, t and f through
+# unchanged (harness/implementations.py, scipy_odeint). Measured 2026-12-03, quick profile.
+SCIPY_METHODS = ("RK23", "RK45", "DOP853", "Radau", "BDF", "LSODA")
+SCIPY_FINDINGS: tuple[Finding, ...] = (
+    Finding(
+        iut="scipy", methods=SCIPY_METHODS,
+        checks=("test_one_time_point_returns_y0", "test_without_grad_one_time_point_returns_y0"),
+        evidence=(
+            "t of one point: torchdiffeq 0.2.5's ScipyWrapperODESolver.integrate returns the y0 it "
+            "flattened in __init__ (self.y0 = y0...reshape(-1)) with a leading axis, without the "
+            "reshape to y0's shape that its many-point branch does: y0 of shape (2, 3) -> (1, 6), "
+            "(3, 1) -> (1, 3), (1, 1) -> (1, 1) instead of (1, 1, 1) (the check's shrunk example: "
+            "elements_differing_from_y0 = 2, i.e. its one element plus the wrong shape); a 1-d y0 "
+            "comes back right, (n,) -> (1, n). Every scipy method alike (RK23, RK45, DOP853, Radau, "
+            "BDF, LSODA; scipy is not called).")),
+    Finding(
+        iut="scipy", methods=SCIPY_METHODS, checks=("test_field_evaluated_only_inside_span",),
+        evidence=(
+            "the first evaluation of f is at t0 rounded to float32: scipy 1.17.1's solve_ivp turns "
+            "t_span into Python floats (t0, tf = map(float, t_span)) and the solver's __init__ "
+            "evaluates fun(t0) with that float; torchdiffeq 0.2.5's convert_func_to_numpy makes "
+            "torch.tensor(t).to(dtype) of it, and torch.tensor of a Python float is float32 (the "
+            "default dtype) before the cast to float64 (later stage times are numpy float64 and "
+            "stay exact). t = [0.7046480404219815, 1.7046480404219815], float64: first t seen "
+            "0.7046480178833008, 2.254e-08 before t0 (threshold 4 ulps, 8.9e-16); in reverse time "
+            "(t = -0.70..., -1.70...; torchdiffeq negates t) 2.254e-08 past t0. Every scipy method "
+            "alike (RK23, RK45, DOP853, Radau, BDF, LSODA).")),
+)
+KNOWN_FINDINGS = KNOWN_FINDINGS + SCIPY_FINDINGS

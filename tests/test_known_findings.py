@@ -127,3 +127,10 @@ def test_recorded_exception_is_a_known_finding_another_stays_an_error(tmp_path):
     (rec,) = recs
     assert rc == 1 and rec.verdict.value == "error", (rc, rec)
     assert "expected_failure" not in rec.extra and rec.message == f"ValueError: {MESSAGE}"
+
+
+def test_scipy_wrapper_findings_are_keyed_to_their_checks():
+    for method in ("RK45", "DOP853", "LSODA"):
+        assert finding_for("scipy", method, "test_one_time_point_returns_y0", None, "quick") is not None
+        assert finding_for("scipy", method, "test_field_evaluated_only_inside_span", None, "quick") is not None
+    assert finding_for("scipy", "RK45", "test_error_at_end", "A3", "quick") is None
