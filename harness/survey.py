@@ -249,27 +249,17 @@ def read_manifest(path: Path) -> tuple[list[Library], dict[str, Any]]:
 
 # --------------------------------------------------------------------------- merging the results files
 def load_survey_run(paths: Sequence[Path]):
-    """Read several results files (one per library) as one run for the report.
-
-    A small loader of the survey's own, kept apart so that it can be pointed at the report's
-    general multi-file loading once that exists: every file is read by
-    `harness.report.data.read_run` (tolerant of torn lines), the records, headers and run-end
-    markers are concatenated, and each file's reasons for being incomplete are kept, prefixed
-    by its name. Check ids carry the implementation's name, so records of different libraries
-    never collide."""
-    from .report.data import RunData, read_run
+    """Read the libraries' results files (one run each) as one run for the report: the report's
+    merge (`harness.report.data.read_runs`, tolerant of torn lines, every file's headers and
+    reasons for being incomplete kept, prefixed by its path), with ``separate_runs`` since the
+    runs differ in claims by design. Check ids carry the implementation's name, so records of
+    different libraries never collide (read_runs refuses a check id in two files)."""
+    from .report.data import RunData, read_runs
     from .results import LoadResult
 
-    runs = [read_run(p) for p in paths]
-    merged = RunData(Path(paths[0]).parent if paths else Path("."), LoadResult(), [], [], [])
-    for p, run in zip(paths, runs):
-        merged.records += run.records
-        merged.headers += run.headers
-        merged.run_ends += run.run_ends
-        merged.superseded += run.superseded
-        merged.incomplete_reasons += [f"{Path(p).name}: {r}" for r in run.incomplete_reasons]
-        merged.warnings += [f"{Path(p).name}: {w}" for w in run.warnings if not w.startswith("the file holds")]
-    return merged
+    if not paths:
+        return RunData(Path("."), LoadResult(), [], [], [])
+    return read_runs(list(paths), separate_runs=True)
 
 
 # --------------------------------------------------------------------------- the command

@@ -25,7 +25,8 @@ import harness.implementations as impls
 import harness.survey as survey
 from harness.cli import main
 from harness.report.survey import LibraryStyles, _nfe_points, nfe_depth_plot, render_survey
-from harness.results import Verdict
+from harness.report.runend import write_run_end
+from harness.results import RunHeader, Verdict, append_record, write_run_header
 from tests.test_report import (_chromium, _external_references, _load_in_chromium, _png_size, _rec,
                                _screenshot, _write)
 
@@ -181,7 +182,16 @@ def test_merged_results_keep_every_file_and_say_which_is_incomplete(tmp_path):
     b = _write(tmp_path / "b.jsonl", [_rec(check_id="s.c[b]", iut="b")], end=False)  # killed
     run = survey.load_survey_run([a, b])
     assert sorted(r.iut for r in run.records) == ["a", "b"]
-    assert run.incomplete_reasons == ["b.jsonl: no run-end marker: the run was killed, or is still running"]
+    assert run.incomplete_reasons == [f"{b}: no run-end marker: the run was killed, or is still running"]
+    # runs of different settings (each library's own claims) merge without a difference reported
+    c = tmp_path / "c.jsonl"
+    write_run_header(c, RunHeader(run_id="r2", argv=["x"], versions={"torch": "x"}, device="cpu", seed=0,
+                                  extra={"profile": "quick", "claims": {"order": 4}}))
+    append_record(c, _rec(check_id="s.c[c]", iut="c"), fsync=False)
+    write_run_end(c, exitstatus=0, collected=1, run_id="r2", fsync=False)
+    run = survey.load_survey_run([a, c])
+    assert sorted(r.iut for r in run.records) == ["a", "c"] and run.incomplete_reasons == []
+    assert not any("differs" in w for w in run.warnings), run.warnings
 
 
 def test_findings_are_grouped_per_library(tmp_path):

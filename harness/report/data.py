@@ -719,17 +719,20 @@ def _differences(runs: list[RunData]) -> list[str]:
     return out
 
 
-def read_runs(paths: str | Path | Iterable[str | Path], *, allow_mixed: bool = False) -> RunData:
+def read_runs(paths: str | Path | Iterable[str | Path], *, allow_mixed: bool = False,
+              separate_runs: bool = False) -> RunData:
     """Read one results file, or merge several (the shards of a run, files or folders of them)
     into one run: the union of their checks, every run header kept (`RunData.shards`, each
     file's own run). ResultsError (one line) when a check id is in two files, or when the files'
-    runs differ in code or settings (`run_settings`) unless `allow_mixed` (then a warning)."""
+    runs differ in code or settings (`run_settings`) unless `allow_mixed` (then a warning).
+    `separate_runs`: the files are different runs by design (the survey's, one per library,
+    each with its own claims), merged without comparing their settings or looking for shards."""
     files = results_files([paths] if isinstance(paths, (str, Path)) else list(paths))
     if len(files) == 1:
         return read_run(files[0])
     runs = [read_run(f) for f in files]
     headed = [r for r in runs if r.header is not None]
-    diffs = _differences(headed) if len(headed) > 1 else []
+    diffs = _differences(headed) if len(headed) > 1 and not separate_runs else []
     if diffs and not allow_mixed:
         raise ResultsError(f"the results files are not shards of one run: {diffs[0]}"
                            f"{f' (and {len(diffs) - 1} more differences)' if len(diffs) > 1 else ''}; "
@@ -752,7 +755,7 @@ def read_runs(paths: str | Path | Iterable[str | Path], *, allow_mixed: bool = F
         merged.warnings += [f"{r.path}: {why}" for why in r.warnings]
     if allow_mixed:
         merged.warnings += [f"merged with --allow-mixed: {d}" for d in diffs]
-    missing = missing_shards(runs)
+    missing = [] if separate_runs else missing_shards(runs)
     if missing:
         merged.incomplete_reasons.append(f"shard {', '.join(missing)} is not among the files (every shard "
                                          f"writes a results file, an empty one too)")
