@@ -101,7 +101,8 @@ from harness.cost import timed_function
 from harness.oracles.finite_differences import FDResult, directional_derivative, scipy_solution
 from harness.oracles.gradient_cache import cached_oracle
 
-__all__ = ["GradientOracleResult", "DirectionalDerivatives", "GROUPS", "forward_sensitivity_oracle",
+__all__ = ["GradientOracleResult", "DirectionalDerivatives", "SensitivityScales", "GROUPS",
+           "forward_sensitivity_oracle", "sensitivity_scales",
            "torchdiffeq_backprop_oracle", "finite_difference_oracle", "project",
            "random_directions", "group_norms", "disagreement", "compare"]
 
@@ -402,6 +403,68 @@ def _torchdiffeq_backprop_oracle(field: nn.Module, y0: np.ndarray, t: np.ndarray
     tight.error_estimate = _errors(tight, loose, tight.settings["nfe"], loose.settings["nfe"])
     tight.settings.update(loose_factor=loose_factor, loose_nfe=loose.settings["nfe"])
     return tight
+
+
+# ----------------------------------------------------------------------------------------------
+# Scales of the gradient checks' thresholds
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SensitivityScales:
+    """What sets the size of the gradient suite's thresholds (suites/test_gradients.py, module
+    docstring): `scale` per group ("y0", "params", "t"), ||S_i||_2 for i >= 1 (`s_norms`) and
+    ||y''(t_i)|| for every i (`ydd_norms`)."""
+
+    scale: dict[str, float]
+    s_norms: np.ndarray
+    ydd_norms: np.ndarray
+    settings: dict = dc_field(default_factory=dict)
+
+
+@timed_function("oracle")
+def sensitivity_scales(field: nn.Module, y0, t, g, tol: float = 1e-10,
+                       use_cache: bool = True) -> SensitivityScales:
+    """Norms of the sensitivities S_i = dy(t_i)/dy0 and P_i = dy(t_i)/dtheta and of f and
+    y'' = f_t + f_y f at the output times, by torchdiffeq (dopri5, rtol = atol = tol) and
+    autograd: a reference computation independent of the IUT (timed as oracle; they only set the
+    size of thresholds, so tol need not be tight). Cached on disk unless use_cache is False."""
+    y0, t, g = _check_inputs(field, y0, t, g)
+    return cached_oracle("sensitivity-scales", lambda: _sensitivity_scales(field, y0, t, g, tol), field,
+                         dict(y0=y0, t=t, g=g, tol=tol), SensitivityScales, use_cache)
+
+
+def _sensitivity_scales(field: nn.Module, y0: np.ndarray, t: np.ndarray, g: np.ndarray,
+                        tol: float) -> SensitivityScales:
+    params = [p for p in field.parameters() if p.requires_grad]
+    y0_t = torch.tensor(y0, dtype=torch.float64, requires_grad=True)
+    ys = torchdiffeq.odeint(field, y0_t, torch.tensor(t), rtol=tol, atol=tol)
+    s_norms, p_norms = [], []
+    for i in range(1, len(t)):
+        rows = [torch.autograd.grad(ys[i, k], [y0_t, *params], retain_graph=True, allow_unused=True,
+                                    materialize_grads=True) for k in range(len(y0))]
+        S = torch.stack([r[0] for r in rows]).numpy()
+        s_norms.append(float(np.linalg.norm(S, 2)))
+        if params:
+            P = torch.stack([torch.cat([x.reshape(-1) for x in r[1:]]) for r in rows]).numpy()
+            p_norms.append(float(np.linalg.norm(P, 2)))
+    y_at = ys.detach()
+    f_norms, ydd = [], []
+    for i in range(len(t)):
+        s = torch.tensor(float(t[i]), dtype=torch.float64)
+        with torch.no_grad():
+            fy = field(s, y_at[i])
+        _, dd = torch.autograd.functional.jvp(lambda tt, yy: field(tt, yy), (s, y_at[i]),
+                                              (torch.ones((), dtype=torch.float64), fy))
+        f_norms.append(float(fy.norm()))
+        ydd.append(float(dd.norm()))
+    gn = np.linalg.norm(g, axis=1)
+    sum_s = float(np.sum(gn[1:] * s_norms))
+    scale = {"y0": float(gn[0]) + sum_s,
+             "params": float(np.sum(gn[1:] * p_norms)) if params else 0.0,
+             "t": float(np.sum(gn[1:] * f_norms[1:])) + sum_s * f_norms[0]}
+    return SensitivityScales(scale, np.array(s_norms), np.array(ydd),
+                             dict(tol=tol, solver=f"torchdiffeq {torchdiffeq.__version__} dopri5"))
 
 
 # ----------------------------------------------------------------------------------------------
