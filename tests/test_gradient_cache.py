@@ -121,3 +121,14 @@ def test_oracle_code_is_part_of_the_key(monkeypatch):
     base = gradient_cache_key("x", _field(), dict(y0=Y0, t=T, g=G))
     monkeypatch.setattr(gradient_cache, "_code_digest", lambda: "edited")
     assert gradient_cache_key("x", _field(), dict(y0=Y0, t=T, g=G)) != base
+
+
+def test_sensitivity_scales_cached_and_equal_to_computed(_cache):
+    first = gradients.sensitivity_scales(_field(), Y0, T, G, tol=1e-8)
+    cached = gradients.sensitivity_scales(_field(), Y0, T, G, tol=1e-8)
+    fresh = gradients.sensitivity_scales(_field(), Y0, T, G, tol=1e-8, use_cache=False)
+    assert len(list(_cache.glob("grad-sensitivity-scales-*.npz"))) == 1
+    for a in (cached, fresh):
+        assert a.scale == first.scale
+        np.testing.assert_array_equal(a.s_norms, first.s_norms)
+        np.testing.assert_array_equal(a.ydd_norms, first.ydd_norms)
