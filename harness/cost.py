@@ -7,9 +7,10 @@ solves as "iut", the oracle entry points (harness.oracles) are decorated with
 checks start (``Tensor.backward``, ``torch.autograd.grad``) as "iut": the gradient of an IUT's
 output is its backward pass (backprop through its steps, or its adjoint solve). Nesting: the
 outermost timed region owns the time, so an oracle that runs torchdiffeq or autograd inside
-counts as oracle, never twice. The plugin stores each check's share in its record,
-``extra["time_in"] = {"iut_s": ..., "oracle_s": ..., "iut_cpu_s": ..., "oracle_cpu_s": ...,
-"iut_calls": ..., "oracle_calls": ...}``: wall seconds (perf_counter) and CPU seconds of this
+counts as oracle, never twice; the harness's own torch work (a reference method's gradient as a
+baseline) is timed as "harness" for the same reason. The plugin stores each check's share in its record,
+``extra["time_in"] = {"iut_s": ..., "oracle_s": ..., "harness_s": ..., "iut_cpu_s": ...,
+"oracle_cpu_s": ..., "harness_cpu_s": ..., "iut_calls": ..., "oracle_calls": ..., "harness_calls": ...}``: wall seconds (perf_counter) and CPU seconds of this
 process (process_time, all its threads; on a machine shared with other work the CPU seconds
 are the steadier figure).
 """
@@ -21,7 +22,9 @@ import functools
 import time
 from typing import Any, Callable, Iterator, TypeVar
 
-KINDS = ("iut", "oracle")
+# "harness": the harness's own computations that run torch (a reference method's baseline
+# gradient, say), timed so that the backward timer does not book their autograd as the IUT's
+KINDS = ("iut", "oracle", "harness")
 _spent: dict[str, float] = {k: 0.0 for k in KINDS}
 _cpu: dict[str, float] = {k: 0.0 for k in KINDS}
 _calls: dict[str, int] = {k: 0 for k in KINDS}

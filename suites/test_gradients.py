@@ -92,12 +92,14 @@ from torch import nn
 
 import reference
 from harness.budget import BACKWARD_FACTOR
+from harness import cost
 from harness.oracles.gradients import (
     GROUPS,
     GradientOracleResult,
     finite_difference_oracle,
     forward_sensitivity_oracle,
     project,
+    sensitivity_scales,
     torchdiffeq_backprop_oracle,
 )
 from harness.problems import Problem, get_problem
@@ -204,35 +206,10 @@ def _times(problem: Problem, direction: str) -> np.ndarray:
 
 def _scales(f: nn.Module, y0: np.ndarray, t: np.ndarray, g: np.ndarray):
     """Norms of the sensitivities S_i, P_i and of f and y'' at the output times (torchdiffeq at
-    SCALE_TOL; they only set the size of the thresholds)."""
-    params = [p for p in f.parameters() if p.requires_grad]
-    y0_t = torch.tensor(y0, dtype=torch.float64, requires_grad=True)
-    ys = torchdiffeq.odeint(f, y0_t, torch.tensor(t), rtol=SCALE_TOL, atol=SCALE_TOL)
-    s_norms, p_norms = [], []
-    for i in range(1, len(t)):
-        rows = [torch.autograd.grad(ys[i, k], [y0_t, *params], retain_graph=True, allow_unused=True,
-                                    materialize_grads=True) for k in range(len(y0))]
-        S = torch.stack([r[0] for r in rows]).numpy()
-        s_norms.append(float(np.linalg.norm(S, 2)))
-        if params:
-            P = torch.stack([torch.cat([x.reshape(-1) for x in r[1:]]) for r in rows]).numpy()
-            p_norms.append(float(np.linalg.norm(P, 2)))
-    y_at = ys.detach()
-    f_norms, ydd = [], []
-    for i in range(len(t)):
-        s = torch.tensor(float(t[i]), dtype=torch.float64)
-        with torch.no_grad():
-            fy = f(s, y_at[i])
-        _, dd = torch.autograd.functional.jvp(lambda tt, yy: f(tt, yy), (s, y_at[i]),
-                                              (torch.ones((), dtype=torch.float64), fy))
-        f_norms.append(float(fy.norm()))
-        ydd.append(float(dd.norm()))
-    gn = np.linalg.norm(g, axis=1)
-    sum_s = float(np.sum(gn[1:] * s_norms))
-    scale = {"y0": float(gn[0]) + sum_s,
-             "params": float(np.sum(gn[1:] * p_norms)) if params else 0.0,
-             "t": float(np.sum(gn[1:] * f_norms[1:])) + sum_s * f_norms[0]}
-    return scale, np.array(s_norms), np.array(ydd)
+    SCALE_TOL; they only set the size of the thresholds): harness.oracles.gradients'
+    `sensitivity_scales`, cached on disk with the oracles."""
+    sc = sensitivity_scales(f, y0, t, g, tol=SCALE_TOL)
+    return sc.scale, sc.s_norms, sc.ydd_norms
 
 
 def setup_for(problem_name: str, direction: str, seed: int) -> Setup:
@@ -382,17 +359,23 @@ def _baseline(case: OdeCase, setup: Setup, h: float) -> tuple[str, dict[str, flo
         else names[0]
     key = (setup.key, method, h)
     if key not in _BASELINES:
-        f = setup.field()
-        params = [p for p in f.parameters() if p.requires_grad]
-        y0 = torch.tensor(setup.y0, dtype=torch.float64, requires_grad=True)
-        t = torch.tensor(setup.t, dtype=torch.float64, requires_grad=True)
-        ys = reference.odeint(f, y0, t, method=method, options={"step_size": h})
-        loss = (ys * torch.from_numpy(setup.g)).sum()
-        gr = torch.autograd.grad(loss, [y0, t, *params], allow_unused=True, materialize_grads=True)
-        got = {"y0": gr[0].numpy(), "t": gr[1].numpy(),
-               "params": np.concatenate([x.reshape(-1).numpy() for x in gr[2:]]) if params else np.zeros(0)}
-        _BASELINES[key] = {k: float(np.linalg.norm(got[k] - setup.oracle.group(k))) for k in GROUPS}
+        with cost.timed("harness"):  # the reference's gradient: harness work, not the IUT's backward
+            _BASELINES[key] = _reference_errors(setup, method, h)
     return method, _BASELINES[key]
+
+
+def _reference_errors(setup: Setup, method: str, h: float) -> dict[str, float]:
+    """||G_ref - G_oracle|| per group for the reference fixed-step `method` at step h."""
+    f = setup.field()
+    params = [p for p in f.parameters() if p.requires_grad]
+    y0 = torch.tensor(setup.y0, dtype=torch.float64, requires_grad=True)
+    t = torch.tensor(setup.t, dtype=torch.float64, requires_grad=True)
+    ys = reference.odeint(f, y0, t, method=method, options={"step_size": h})
+    loss = (ys * torch.from_numpy(setup.g)).sum()
+    gr = torch.autograd.grad(loss, [y0, t, *params], allow_unused=True, materialize_grads=True)
+    got = {"y0": gr[0].numpy(), "t": gr[1].numpy(),
+           "params": np.concatenate([x.reshape(-1).numpy() for x in gr[2:]]) if params else np.zeros(0)}
+    return {k: float(np.linalg.norm(got[k] - setup.oracle.group(k))) for k in GROUPS}
 
 
 def bound(case: OdeCase, setup: Setup, group: str, *, tol: float | None, h: float | None,

@@ -142,3 +142,21 @@ def test_backward_passes_count_as_iut_time():
     (x * 2).sum().backward()
     torch.autograd.grad((x * 3).sum(), [x])
     assert cost.since(start)["iut_calls"] == 2
+
+
+def test_harness_work_with_autograd_is_not_booked_as_iut():
+    """The harness's own torch work (timed "harness", e.g. the gradient suite's reference
+    baseline) owns the autograd inside it; the same backward outside is the IUT's."""
+    import torch
+
+    from harness import cost
+
+    cost.install_backward_timer()
+    x = torch.ones(3, requires_grad=True)
+    start = cost.snapshot()
+    with cost.timed("harness"):
+        torch.autograd.grad((x * 3).sum(), [x])
+    spent = cost.since(start)
+    assert spent["harness_calls"] == 1 and spent["iut_calls"] == 0
+    torch.autograd.grad((x * 3).sum(), [x])
+    assert cost.since(start)["iut_calls"] == 1

@@ -99,8 +99,10 @@ from torch import nn
 
 from harness.cost import timed_function
 from harness.oracles.finite_differences import FDResult, directional_derivative, scipy_solution
+from harness.oracles.gradient_cache import cached_oracle
 
-__all__ = ["GradientOracleResult", "DirectionalDerivatives", "GROUPS", "forward_sensitivity_oracle",
+__all__ = ["GradientOracleResult", "DirectionalDerivatives", "SensitivityScales", "GROUPS",
+           "forward_sensitivity_oracle", "sensitivity_scales",
            "torchdiffeq_backprop_oracle", "finite_difference_oracle", "project",
            "random_directions", "group_norms", "disagreement", "compare"]
 
@@ -290,12 +292,21 @@ def _forward_sensitivity(field: nn.Module, y0: np.ndarray, t: np.ndarray, g: np.
 
 @timed_function("oracle")
 def forward_sensitivity_oracle(field: nn.Module, y0, t, g, rtol: float = 1e-12, atol: float = 1e-12,
-                               loose_factor: float = 100.0) -> GradientOracleResult:
+                               loose_factor: float = 100.0, use_cache: bool = True) -> GradientOracleResult:
     """Gradient of L = sum_i g_i . y(t_i) from the forward sensitivity equations (module docstring),
     solved by scipy DOP853 at (rtol, atol); error estimate from a second solve at
     (loose_factor * rtol, loose_factor * atol). Works for parameter-free fields (grad_params is
-    then empty) and for decreasing t. `field` must be float64; it is not modified."""
+    then empty) and for decreasing t. `field` must be float64; it is not modified. Cached on disk
+    (harness.oracles.gradient_cache) unless use_cache is False."""
     y0, t, g = _check_inputs(field, y0, t, g)
+    return cached_oracle("forward-sensitivity",
+                         lambda: _forward_sensitivity_oracle(field, y0, t, g, rtol, atol, loose_factor),
+                         field, dict(y0=y0, t=t, g=g, rtol=rtol, atol=atol, loose_factor=loose_factor),
+                         GradientOracleResult, use_cache)
+
+
+def _forward_sensitivity_oracle(field: nn.Module, y0: np.ndarray, t: np.ndarray, g: np.ndarray,
+                                rtol: float, atol: float, loose_factor: float) -> GradientOracleResult:
     if len(t) == 1:  # y(t_0) = y0: nothing to integrate, the gradient is exact
         zeros = [np.zeros(tuple(p.shape)) for _, p in _trainable(field)]
         return GradientOracleResult(g[0].copy(), zeros, np.zeros(1), {k: 0.0 for k in GROUPS},
@@ -353,7 +364,7 @@ def _torchdiffeq_backprop(field: nn.Module, y0: np.ndarray, t: np.ndarray, g: np
 def torchdiffeq_backprop_oracle(field: nn.Module, y0, t, g, rtol: float = 1e-12,
                                 atol: float = 1e-12, method: str = "dopri5",
                                 options: dict | None = None, hit_output_times: bool = True,
-                                loose_factor: float = 100.0) -> GradientOracleResult:
+                                loose_factor: float = 100.0, use_cache: bool = True) -> GradientOracleResult:
     """Gradient of L = sum_i g_i . y(t_i) by torch.autograd through `torchdiffeq.odeint`
     (float64) at (rtol, atol); error estimate from a second solve at
     (loose_factor * rtol, loose_factor * atol). All gradients, dL/dt included, are autograd's.
@@ -366,8 +377,21 @@ def torchdiffeq_backprop_oracle(field: nn.Module, y0, t, g, rtol: float = 1e-12,
     inside a step, a lower-order quantity: measured on the library's neural fields at 1e-12, its
     error was ~5e-9 relative with dopri5 (the 100x looser solve's ~1e-7, too coarse for a 1e-7
     check) and ~5e-7 with dopri8, against 1e-13 .. 1e-10 with step_t. The gradient path is otherwise
-    plain backprop through the solver."""
+    plain backprop through the solver. Cached on disk (harness.oracles.gradient_cache) unless
+    use_cache is False."""
     y0, t, g = _check_inputs(field, y0, t, g)
+    return cached_oracle(
+        "torchdiffeq-backprop",
+        lambda: _torchdiffeq_backprop_oracle(field, y0, t, g, rtol, atol, method, options, hit_output_times,
+                                             loose_factor),
+        field, dict(y0=y0, t=t, g=g, rtol=rtol, atol=atol, method=method, options=options,
+                    hit_output_times=hit_output_times, loose_factor=loose_factor),
+        GradientOracleResult, use_cache)
+
+
+def _torchdiffeq_backprop_oracle(field: nn.Module, y0: np.ndarray, t: np.ndarray, g: np.ndarray,
+                                 rtol: float, atol: float, method: str, options: dict | None,
+                                 hit_output_times: bool, loose_factor: float) -> GradientOracleResult:
     if len(t) == 1:  # odeint returns y0 itself: nothing to integrate
         named = _trainable(field)
         return GradientOracleResult(g[0].copy(), [np.zeros(tuple(p.shape)) for _, p in named],
@@ -379,6 +403,68 @@ def torchdiffeq_backprop_oracle(field: nn.Module, y0, t, g, rtol: float = 1e-12,
     tight.error_estimate = _errors(tight, loose, tight.settings["nfe"], loose.settings["nfe"])
     tight.settings.update(loose_factor=loose_factor, loose_nfe=loose.settings["nfe"])
     return tight
+
+
+# ----------------------------------------------------------------------------------------------
+# Scales of the gradient checks' thresholds
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SensitivityScales:
+    """What sets the size of the gradient suite's thresholds (suites/test_gradients.py, module
+    docstring): `scale` per group ("y0", "params", "t"), ||S_i||_2 for i >= 1 (`s_norms`) and
+    ||y''(t_i)|| for every i (`ydd_norms`)."""
+
+    scale: dict[str, float]
+    s_norms: np.ndarray
+    ydd_norms: np.ndarray
+    settings: dict = dc_field(default_factory=dict)
+
+
+@timed_function("oracle")
+def sensitivity_scales(field: nn.Module, y0, t, g, tol: float = 1e-10,
+                       use_cache: bool = True) -> SensitivityScales:
+    """Norms of the sensitivities S_i = dy(t_i)/dy0 and P_i = dy(t_i)/dtheta and of f and
+    y'' = f_t + f_y f at the output times, by torchdiffeq (dopri5, rtol = atol = tol) and
+    autograd: a reference computation independent of the IUT (timed as oracle; they only set the
+    size of thresholds, so tol need not be tight). Cached on disk unless use_cache is False."""
+    y0, t, g = _check_inputs(field, y0, t, g)
+    return cached_oracle("sensitivity-scales", lambda: _sensitivity_scales(field, y0, t, g, tol), field,
+                         dict(y0=y0, t=t, g=g, tol=tol), SensitivityScales, use_cache)
+
+
+def _sensitivity_scales(field: nn.Module, y0: np.ndarray, t: np.ndarray, g: np.ndarray,
+                        tol: float) -> SensitivityScales:
+    params = [p for p in field.parameters() if p.requires_grad]
+    y0_t = torch.tensor(y0, dtype=torch.float64, requires_grad=True)
+    ys = torchdiffeq.odeint(field, y0_t, torch.tensor(t), rtol=tol, atol=tol)
+    s_norms, p_norms = [], []
+    for i in range(1, len(t)):
+        rows = [torch.autograd.grad(ys[i, k], [y0_t, *params], retain_graph=True, allow_unused=True,
+                                    materialize_grads=True) for k in range(len(y0))]
+        S = torch.stack([r[0] for r in rows]).numpy()
+        s_norms.append(float(np.linalg.norm(S, 2)))
+        if params:
+            P = torch.stack([torch.cat([x.reshape(-1) for x in r[1:]]) for r in rows]).numpy()
+            p_norms.append(float(np.linalg.norm(P, 2)))
+    y_at = ys.detach()
+    f_norms, ydd = [], []
+    for i in range(len(t)):
+        s = torch.tensor(float(t[i]), dtype=torch.float64)
+        with torch.no_grad():
+            fy = field(s, y_at[i])
+        _, dd = torch.autograd.functional.jvp(lambda tt, yy: field(tt, yy), (s, y_at[i]),
+                                              (torch.ones((), dtype=torch.float64), fy))
+        f_norms.append(float(fy.norm()))
+        ydd.append(float(dd.norm()))
+    gn = np.linalg.norm(g, axis=1)
+    sum_s = float(np.sum(gn[1:] * s_norms))
+    scale = {"y0": float(gn[0]) + sum_s,
+             "params": float(np.sum(gn[1:] * p_norms)) if params else 0.0,
+             "t": float(np.sum(gn[1:] * f_norms[1:])) + sum_s * f_norms[0]}
+    return SensitivityScales(scale, np.array(s_norms), np.array(ydd),
+                             dict(tol=tol, solver=f"torchdiffeq {torchdiffeq.__version__} dopri5"))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -443,7 +529,7 @@ def finite_difference_oracle(field: nn.Module, y0, t, g, v_y0: Sequence[np.ndarr
                              v_params: Sequence[Sequence[np.ndarray]] | None = None, *,
                              n_y0: int = 2, n_params: int = 2, seed: int = 0,
                              rtol: float = 1e-13, atol: float = 1e-13, noise: float | None = None,
-                             noise_rel: float = 1e-12) -> DirectionalDerivatives:
+                             noise_rel: float = 1e-12, use_cache: bool = True) -> DirectionalDerivatives:
     """Directional derivatives of L = sum_i g_i . y(t_i) by Richardson-extrapolated central
     differences of scipy DOP853 solves at (rtol, atol).
 
@@ -455,8 +541,22 @@ def finite_difference_oracle(field: nn.Module, y0, t, g, v_y0: Sequence[np.ndarr
     `noise` is the absolute accuracy of the loss values fed to the differences; by default
     noise_rel * max(1, sum_i |g_i| . |y(t_i)|) (DOP853 at 1e-13 keeps each y(t_i) to about 1e-12
     relative on the short, well-conditioned spans these oracles are meant for). Parameters are
-    perturbed in place and always restored."""
+    perturbed in place and always restored. Cached on disk (harness.oracles.gradient_cache) unless
+    use_cache is False."""
     y0, t, g = _check_inputs(field, y0, t, g)
+    return cached_oracle(
+        "finite-differences",
+        lambda: _finite_difference_oracle(field, y0, t, g, v_y0, v_params, n_y0=n_y0, n_params=n_params,
+                                          seed=seed, rtol=rtol, atol=atol, noise=noise, noise_rel=noise_rel),
+        field, dict(y0=y0, t=t, g=g, v_y0=v_y0, v_params=v_params, n_y0=n_y0, n_params=n_params, seed=seed,
+                    rtol=rtol, atol=atol, noise=noise, noise_rel=noise_rel),
+        DirectionalDerivatives, use_cache)
+
+
+def _finite_difference_oracle(field: nn.Module, y0: np.ndarray, t: np.ndarray, g: np.ndarray,
+                              v_y0: Sequence[np.ndarray] | None, v_params: Sequence[Sequence[np.ndarray]] | None,
+                              *, n_y0: int, n_params: int, seed: int, rtol: float, atol: float,
+                              noise: float | None, noise_rel: float) -> DirectionalDerivatives:
     named = _trainable(field)
     params = [p for _, p in named]
     if v_y0 is None and v_params is None:
