@@ -272,3 +272,23 @@ def test_fact_accessor_reads_headline_and_ratio():
     f = fact_of(_rec("test_error_at_end", "forward_accuracy", message="error = 3.5e-06 exceeds 1.1e-06",
                      measured={"error": 3.5e-6, "tol": 1e-8}, threshold=1.1e-6))
     assert f.check == "error_at_end" and f.headline == 3.5e-6 and abs(f.ratio - 3.5 / 1.1) < 1e-12
+
+
+def test_every_known_finding_names_causes_of_the_contract():
+    from harness.diagnosis.model import CAUSES
+    from suites.known_findings import KNOWN_FINDINGS
+
+    for k in KNOWN_FINDINGS:
+        causes = (k.cause,) if isinstance(k.cause, str) else k.cause
+        assert causes and all(c in CAUSES for c in causes), (k.iut, k.methods, k.cause)
+        if k.raises:  # a recorded exception is matched as a crash
+            assert "crash" in causes, (k.iut, k.methods)
+
+
+def test_recorded_crash_is_a_crash_finding_matched_to_its_known_entry():
+    rec = _rec("test_one_time_point_returns_y0", "properties", iut="lib", method="m1",
+               message="IndexError: index 1 is out of bounds")
+    rec.extra.update(expected_failure="known finding: t of one point", expected_cause="crash")
+    entries = [_Known("lib", ("m1",), ("crash", "one-time-point"), "t of one point raises")]
+    (f,) = diagnose([rec], run_probes=False, known=entries).findings
+    assert f.cause_key == "crash" and f.expected == "t of one point raises" and "IndexError" in f.title

@@ -45,10 +45,17 @@ class Fact:
     measured: dict[str, Any] = field(default_factory=dict)
     claims: dict[str, Any] = field(default_factory=dict)
     known: str | None = None  # evidence of the known finding that covers this check, if any
+    known_cause: str | None = None  # the cause the suites recorded with it ("crash": an exception)
 
     @property
     def failing(self) -> bool:
         return self.verdict in FAILING
+
+    @property
+    def raised(self) -> bool:
+        """The implementation raised (an error verdict, or an exception a known finding records)."""
+        return ((self.verdict == Verdict.ERROR and not self.message.startswith("harness error"))
+                or self.known_cause == "crash")
 
     def number(self, *keys: str) -> float | None:
         """The first of `keys` that `measured` holds as a finite or non-finite number."""
@@ -91,10 +98,12 @@ def fact_of(rec: CheckRecord) -> Fact:
     extra = rec.extra if isinstance(rec.extra, dict) else {}
     claims = extra.get("claims") if isinstance(extra.get("claims"), dict) else {}
     known = extra.get("expected_failure")
+    known_cause = extra.get("expected_cause")
     return Fact(record=rec, check_id=rec.check_id, suite=rec.suite, check=_check_name(rec), iut=rec.iut,
                 method=rec.method, problem=rec.problem, dtype=rec.dtype, verdict=Verdict(rec.verdict),
                 message=rec.message or "", threshold=rec.threshold, measured=dict(rec.measured or {}),
-                claims=dict(claims), known=str(known) if known else None)
+                claims=dict(claims), known=str(known) if known else None,
+                known_cause=str(known_cause) if known_cause else None)
 
 
 def facts_of(records: Iterable[CheckRecord]) -> list[Fact]:

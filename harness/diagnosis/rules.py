@@ -145,7 +145,7 @@ def rule_hang(ctx: Context) -> None:
 # ================================================================ contract rules (direct observations)
 def _direct(ctx: Context, checks: frozenset[str], cause: str, title: str, quantity: str,
             good_label: str) -> None:
-    bad = ctx.failing(lambda f: f.check in checks)
+    bad = ctx.failing(lambda f: f.check in checks and not f.raised)  # an exception there is a crash
     if not bad:
         return
     good = ctx.passing(lambda f: f.check in checks)
@@ -189,13 +189,13 @@ def rule_span(ctx: Context) -> None:
 
 
 def rule_shapes(ctx: Context) -> None:
-    bad = ctx.failing(lambda f: f.check in _SHAPES)
+    bad = ctx.failing(lambda f: f.check in _SHAPES and not f.raised)
     if not bad:
         return
     # a one-time-point check that failed on the same broken contract (the output's shape or
     # dtype, as its record measured) is the same defect: claim it too
     def same(f: Fact) -> bool:
-        return f.check in _ONE_POINT and (f.measured.get("shape_mismatch") is True or "shape" in f.message
+        return f.check in _ONE_POINT and not f.raised and (f.measured.get("shape_mismatch") is True or "shape" in f.message
                                           or "dtype" in f.message)
     extra = ctx.failing(same)
     good = ctx.passing(lambda f: f.check in _SHAPES)
@@ -214,7 +214,7 @@ def rule_one_point(ctx: Context) -> None:
 
 
 def rule_zero_field(ctx: Context) -> None:
-    bad = ctx.failing(lambda f: f.check in _ZERO_FIELD)
+    bad = ctx.failing(lambda f: f.check in _ZERO_FIELD and not f.raised)
     if not bad:
         return
     change = max((f.number("max_relative_change", "relative_change", "max_change") or 0.0) for f in bad)
@@ -430,7 +430,7 @@ def rule_nan(ctx: Context) -> None:
 
 
 def rule_crash(ctx: Context) -> None:
-    errs = ctx.failing(lambda f: f.verdict == Verdict.ERROR and not f.message.startswith("harness error"))
+    errs = ctx.failing(lambda f: f.raised)
     by_type: dict[str, list[Fact]] = {}
     for f in errs:
         by_type.setdefault(f.message.partition(":")[0].strip() or "exception", []).append(f)
