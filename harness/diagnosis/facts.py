@@ -52,6 +52,11 @@ class Fact:
         return self.verdict in FAILING
 
     @property
+    def nonfinite(self) -> bool:
+        """The check found NaN or inf in the output (the suites' solve helper reports it so)."""
+        return self.message.startswith("non-finite output")
+
+    @property
     def raised(self) -> bool:
         """The implementation raised (an error verdict, or an exception a known finding records)."""
         return ((self.verdict == Verdict.ERROR and not self.message.startswith("harness error"))
