@@ -292,3 +292,11 @@ def test_recorded_crash_is_a_crash_finding_matched_to_its_known_entry():
     entries = [_Known("lib", ("m1",), ("crash", "one-time-point"), "t of one point raises")]
     (f,) = diagnose([rec], run_probes=False, known=entries).findings
     assert f.cause_key == "crash" and f.expected == "t of one point raises" and "IndexError" in f.title
+
+
+def test_every_mutant_has_a_seeded_cause_of_the_contract():
+    from harness.diagnosis.catalog import SEEDED_CAUSE
+    from harness.diagnosis.model import CAUSES
+
+    assert set(SEEDED_CAUSE) == {m.name for m in mutants.MUTANTS}
+    assert all(c in CAUSES for c in SEEDED_CAUSE.values())

@@ -57,10 +57,16 @@ class Fact:
         return self.message.startswith("non-finite output")
 
     @property
+    def not_run(self) -> bool:
+        """The harness did not run the check (after repeated timeouts of the case, or a worker
+        lost): an error verdict saying so, not an exception of the implementation."""
+        return self.verdict == Verdict.ERROR and self.message.startswith("not run:")
+
+    @property
     def raised(self) -> bool:
         """The implementation raised (an error verdict, or an exception a known finding records)."""
-        return ((self.verdict == Verdict.ERROR and not self.message.startswith("harness error"))
-                or self.known_cause == "crash")
+        return ((self.verdict == Verdict.ERROR and not self.message.startswith("harness error")
+                 and not self.not_run) or self.known_cause == "crash")
 
     def number(self, *keys: str) -> float | None:
         """The first of `keys` that `measured` holds as a finite or non-finite number."""

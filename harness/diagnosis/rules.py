@@ -132,8 +132,9 @@ def rule_hang(ctx: Context) -> None:
         return
     returned = ctx.passing(lambda f: True) + [f for f in ctx.facts if f.verdict == Verdict.FAIL]
     names = sorted({f.check for f in timeouts})
+    skipped = ctx.failing(lambda f: f.not_run and "timeout" in f.message)  # the case's rest, not run after them
     ctx.emit("hang", f"does not return: {len(timeouts)} check(s) timed out ({', '.join(names[:4])}"
-             f"{', ...' if len(names) > 4 else ''})", timeouts,
+             f"{', ...' if len(names) > 4 else ''})", timeouts + skipped,
              confidence=Confidence.HIGH if returned else Confidence.MEDIUM,
              contrasts=(Contrast("checks that returned", "checks of this run (timed out)", 0.0,
                                  "checks of this run (returned)", float(len(returned)),
