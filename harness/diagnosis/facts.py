@@ -1,8 +1,10 @@
 """The one accessor layer between check records and the diagnosis rules.
 
 Rules never read `CheckRecord.measured` or `extra` by key themselves: they ask this module for
-what a record measured (a `Fact`). When the typed evidence schema (harness/evidence.py) lands,
-only this module changes.
+what a record measured (a `Fact`). A record of schema 2 carries typed evidence
+(`CheckRecord.evidence`, harness/evidence.py): its expectation (the checked value and threshold)
+and its named scalars are read first; the free-form `measured` of a schema-1 record is the
+fallback, read here and nowhere else.
 """
 
 from __future__ import annotations
@@ -68,12 +70,21 @@ class Fact:
         return ((self.verdict == Verdict.ERROR and not self.message.startswith("harness error")
                  and not self.not_run) or self.known_cause == "crash")
 
+    @property
+    def evidence(self) -> Any:
+        """The record's typed evidence (schema 2), or None."""
+        return getattr(self.record, "evidence", None)
+
     def number(self, *keys: str) -> float | None:
-        """The first of `keys` that `measured` holds as a finite or non-finite number."""
+        """The first of `keys` that the record measured as a number: a scalar of its typed
+        evidence, else a value of `measured`."""
+        ev = self.evidence
         for k in keys:
-            v = _num(self.measured.get(k))
+            v = ev.scalar(k) if ev is not None and hasattr(ev, "scalar") else None
+            if v is None:
+                v = _num(self.measured.get(k))
             if v is not None:
-                return v
+                return float(v)
         return None
 
     def series(self, key: str) -> list[float] | None:
@@ -87,6 +98,10 @@ class Fact:
         """The measured value the threshold bounds: the suites' checks name it first in their
         message (``"error = 3.5e-06 exceeds 1.1e-06 (...)"``). Until the typed evidence carries
         it as the expectation's value, it is read here and nowhere else."""
+        ev = self.evidence
+        exp = getattr(ev, "expectation", None) if ev is not None else None
+        if exp is not None:
+            return float(exp.value)
         key = self.message.partition(" ")[0] if self.message else ""
         return self.number(key) if key else None
 
@@ -95,9 +110,12 @@ class Fact:
         """How far past its bound the check landed (headline / threshold), None where the record
         has no such pair."""
         val = self.headline
-        if val is None or not self.threshold or not math.isfinite(self.threshold):
+        ev = self.evidence
+        exp = getattr(ev, "expectation", None) if ev is not None else None
+        threshold = float(exp.threshold) if exp is not None else self.threshold
+        if val is None or not threshold or not math.isfinite(threshold):
             return None
-        return val / self.threshold
+        return val / threshold
 
 
 def _check_name(rec: CheckRecord) -> str:
