@@ -75,7 +75,8 @@ def test_direct_contract_and_robustness_rules():
         _rec("test_field_evaluated_only_inside_span", "properties",
              measured={"t": [0.0, 1.0], "t_seen_min": 0.0, "t_seen_max": 1.5}),
         _rec("test_without_grad_shapes_and_dtypes_kept", "properties", message="dtype float32, expected float64"),
-        _rec("test_without_grad_one_time_point_returns_y0", "properties", message="shape (3,) expected (1, 3)"),
+        _rec("test_without_grad_one_time_point_returns_y0", "properties", message="elements_differing_from_y0 = 3",
+             measured={"shape": [3], "dtype": "float64", "t0": 0.0, "out_shape": [3], "out_dtype": "float64"}),
         _rec("test_one_time_point_returns_y0", "properties", message="y(t0) = 0.1 differs from y0"),
         _rec("test_without_grad_zero_field_keeps_y_constant", "properties"),
         _rec("test_error_at_end", "forward_accuracy", Verdict.TIMEOUT, problem="B5"),
@@ -300,3 +301,14 @@ def test_every_mutant_has_a_seeded_cause_of_the_contract():
 
     assert set(SEEDED_CAUSE) == {m.name for m in mutants.MUTANTS}
     assert all(c in CAUSES for c in SEEDED_CAUSE.values())
+
+
+def test_output_contract_probe_explains_exactness_failures_of_a_float32_output():
+    diag = _live("harness.mutants:float32_output_without_autograd", "dopri5", ADAPTIVE,
+                 ("test_without_grad_shapes_and_dtypes_kept", "properties"),
+                 ("test_zero_field_keeps_y_constant", "properties"))
+    assert _causes(diag) == ["shape-dtype-device"] and len(diag.findings[0].checks) == 2
+    # the same exactness failure without a broken contract is a zero field moving y
+    diag = _live("harness.mutants:centred_state_without_autograd", "dopri5", ADAPTIVE,
+                 ("test_without_grad_zero_field_keeps_y_constant", "properties"))
+    assert _causes(diag) == ["precision-loss"]

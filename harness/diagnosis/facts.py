@@ -59,6 +59,21 @@ class Fact:
         return self.message.startswith("non-finite output")
 
     @property
+    def output_contract_broken(self) -> bool | None:
+        """Whether the output's shape or dtype, as the check recorded them, break the contract
+        (len(t), *y0.shape) and y0's dtype; None where the record does not say."""
+        shape, out_shape = self.measured.get("shape"), self.measured.get("out_shape")
+        dtype, out_dtype = self.measured.get("dtype"), self.measured.get("out_dtype")
+        n_t = len(self.measured["t"]) if isinstance(self.measured.get("t"), list) else (
+            1 if "t0" in self.measured else None)
+        broken: bool | None = None
+        if isinstance(dtype, str) and isinstance(out_dtype, str):
+            broken = dtype != out_dtype
+        if isinstance(shape, list) and isinstance(out_shape, list) and n_t is not None:
+            broken = bool(broken) or out_shape != [n_t, *shape]
+        return broken
+
+    @property
     def not_run(self) -> bool:
         """The harness did not run the check (after repeated timeouts of the case, or a worker
         lost): an error verdict saying so, not an exception of the implementation."""

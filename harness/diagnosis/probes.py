@@ -284,6 +284,32 @@ class Prober:
                     ("non-finite output in " + ", ".join(bad)) if bad else "every output finite")
         return self.run("nonfinite_scan", body, problem="rotation, zero-field")
 
+    def output_contract(self) -> ProbeResult | None:
+        """The output's shape and dtype in each grad mode (default, torch.no_grad,
+        torch.inference_mode), for y0 of shape (1, 3) (a batch of one) and t of two points:
+        expected (2, 1, 3), float64. Defect: another shape or dtype in some mode (those modes
+        are measured)."""
+        def body():
+            y0 = torch.tensor([[1 / 3, -0.5, 2.0]], dtype=torch.float64)
+            t = torch.tensor([0.0, 0.5], dtype=torch.float64)
+            bad, vals = [], {}
+            for mode in ("grad", "no_grad", "inference_mode"):
+                if mode == "grad":
+                    ys = self._solve(_Zero(), y0.clone(), t, tol=1e-6)
+                elif mode == "no_grad":
+                    with torch.no_grad():
+                        ys = self._solve(_Zero(), y0.clone(), t, tol=1e-6)
+                else:
+                    with torch.inference_mode():
+                        ys = self._solve(_Zero(), y0.clone(), t.clone(), tol=1e-6)
+                vals[f"{mode}_shape"] = list(ys.shape)
+                vals[f"{mode}_dtype"] = str(ys.dtype).removeprefix("torch.")
+                if list(ys.shape) != [2, 1, 3] or ys.dtype != torch.float64:
+                    bad.append(mode)
+            vals["broken_modes"] = bad
+            return vals, bool(bad), ("shape/dtype broken in " + ", ".join(bad)) if bad else "shape and dtype kept"
+        return self.run("output_contract", body, problem="zero-field")
+
     def repeat_exact(self) -> ProbeResult | None:
         """The exact cases twice each (t of one point: y0; f = 0 over [0, 0.5, 1]: y0 at every
         output), in the default grad mode and under torch.inference_mode(). Measures whether the

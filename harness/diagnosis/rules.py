@@ -232,23 +232,29 @@ def rule_span(ctx: Context) -> None:
 
 
 def rule_shapes(ctx: Context) -> None:
-    bad = ctx.failing(lambda f: f.check in _SHAPES and not f.raised)
+    bad = ctx.failing(lambda f: f.check in _SHAPES and not f.raised and not f.nonfinite)
     if not bad:
         return
-    # a one-time-point check that failed on the same broken contract (the output's shape or
-    # dtype, as its record measured) is the same defect: claim it too
-    def same(f: Fact) -> bool:
-        return f.check in _ONE_POINT and not f.raised and (f.measured.get("shape_mismatch") is True or "shape" in f.message
-                                          or "dtype" in f.message)
-    extra = ctx.failing(same)
+    # exactness checks (t of one point returns y0, f = 0 keeps y) compare the output with y0
+    # bitwise: a squeezed axis or a float32 output fails them too. Claimed where their record
+    # shows the broken shape/dtype, or where the probe finds the contract broken in a grad mode.
+    exact = ctx.failing(lambda f: (f.check in _ONE_POINT or f.check in _ZERO_FIELD) and not f.raised)
+    shown = [f for f in exact if f.output_contract_broken]
+    probe = ctx.probe(lambda p: p.output_contract()) if len(shown) < len(exact) else None
+    claimed = bad + (exact if probe is not None and probe.shows_defect else shown)
     good = ctx.passing(lambda f: f.check in _SHAPES)
+    contrasts = [Contrast("cases with the wrong shape/dtype", "failing cases", float(len(bad)),
+                          "cases with the contract's shape and dtype", float(len(good)),
+                          tuple(f.check_id for f in bad[:3] + good[:2]))]
+    if probe is not None and probe.shows_defect:
+        m = probe.values["broken_modes"][0]
+        contrasts.append(_probe_contrast(f"output of y0 (1, 3) float64 in {m}", probe,
+                                         f"{probe.values[m + '_dtype']} {probe.values[m + '_shape']}", 0.0,
+                                         None, "float64 [2, 1, 3]", 1.0))
     ctx.emit("shape-dtype-device", "the output's shape or dtype is not the contract's ("
-             + ", ".join(sorted({f.check for f in bad})) + ")", bad + extra,
-             confidence=Confidence.HIGH if good else Confidence.MEDIUM,
-             contrasts=(Contrast("cases with the wrong shape/dtype", "failing cases", float(len(bad)),
-                                 "cases with the contract's shape and dtype", float(len(good)),
-                                 tuple(f.check_id for f in bad[:3] + good[:2])),),
-             detail="; ".join(sorted({f.message for f in bad + extra if f.message})[:3]))
+             + ", ".join(sorted({f.check for f in bad})) + ")", claimed,
+             confidence=Confidence.HIGH if good or probe is not None else Confidence.MEDIUM,
+             contrasts=contrasts, detail="; ".join(sorted({f.message for f in claimed if f.message})[:3]))
 
 
 def rule_one_point(ctx: Context) -> None:
