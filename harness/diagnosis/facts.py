@@ -80,6 +80,12 @@ class Fact:
         return self.verdict == Verdict.ERROR and self.message.startswith("not run:")
 
     @property
+    def wrong_output(self) -> bool:
+        """The suites' solve helper found the output's shape, dtype or device not the contract's
+        (it reports "wrong output: ... expected ..., got ...")."""
+        return self.message.startswith("wrong output:")
+
+    @property
     def raised(self) -> bool:
         """The implementation raised (an error verdict, or an exception a known finding records)."""
         return ((self.verdict == Verdict.ERROR and not self.message.startswith("harness error")

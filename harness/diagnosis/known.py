@@ -37,15 +37,35 @@ def _causes(entry: object) -> tuple[str, ...]:
 
 
 def known_entries() -> tuple[object, ...]:
-    """The known findings of the suites (empty when they cannot be imported)."""
+    """The known findings of the suites that belong to this ``harness``: the checkout's
+    suites/known_findings.py when harness lives in a source checkout (an editable install may map
+    ``harness.suites`` to another checkout), else the installed ``harness.suites``; empty when
+    neither can be imported."""
+    import importlib
+    import importlib.util
+    import sys
+
+    from harness.pytest_entry import checkout_suites
+
+    name = "_ode_harness_checkout_known_findings"
+    folder = checkout_suites()
+    if name in sys.modules:
+        return tuple(sys.modules[name].KNOWN_FINDINGS)
+    if folder is not None and (folder / "known_findings.py").is_file():
+        spec = importlib.util.spec_from_file_location(name, folder / "known_findings.py")
+        if spec is not None and spec.loader is not None:
+            mod = importlib.util.module_from_spec(spec)
+            sys.modules[name] = mod  # dataclasses look their module up while the class is built
+            try:
+                spec.loader.exec_module(mod)
+            except BaseException:
+                del sys.modules[name]
+                raise
+            return tuple(mod.KNOWN_FINDINGS)
     try:
-        from harness.suites.known_findings import KNOWN_FINDINGS  # installed layout
+        return tuple(importlib.import_module("harness.suites.known_findings").KNOWN_FINDINGS)
     except ImportError:
-        try:
-            from suites.known_findings import KNOWN_FINDINGS  # the checkout
-        except ImportError:
-            return ()
-    return tuple(KNOWN_FINDINGS)
+        return ()
 
 
 def _lookup(entries: Iterable[object], iut: str, method: str, cause: str) -> object | None:

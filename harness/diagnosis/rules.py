@@ -147,7 +147,7 @@ def rule_hang(ctx: Context) -> None:
 def _direct(ctx: Context, checks: frozenset[str], cause: str, title: str, quantity: str,
             good_label: str) -> None:
     # an exception there is a crash, a non-finite output a NaN finding
-    bad = ctx.failing(lambda f: f.check in checks and not f.raised and not f.nonfinite)
+    bad = ctx.failing(lambda f: f.check in checks and not f.raised and not f.nonfinite and not f.wrong_output)
     if not bad:
         return
     good = ctx.passing(lambda f: f.check in checks)
@@ -185,7 +185,7 @@ def rule_mutation(ctx: Context) -> None:
 
 
 def rule_determinism(ctx: Context) -> None:
-    bad = ctx.failing(lambda f: f.check in _DETERMINISM and not f.raised)
+    bad = ctx.failing(lambda f: f.check in _DETERMINISM and not f.raised and not f.wrong_output and not f.nonfinite)
     if not bad:
         return
     # exactness checks (t of one point returns y0, f = 0 keeps y) fail too when the output carries
@@ -232,7 +232,8 @@ def rule_span(ctx: Context) -> None:
 
 
 def rule_shapes(ctx: Context) -> None:
-    bad = ctx.failing(lambda f: f.check in _SHAPES and not f.raised and not f.nonfinite)
+    # the shape checks, and every check whose solve returned the wrong shape/dtype/device
+    bad = ctx.failing(lambda f: (f.check in _SHAPES and not f.raised and not f.nonfinite) or f.wrong_output)
     if not bad:
         return
     # exactness checks (t of one point returns y0, f = 0 keeps y) compare the output with y0
@@ -242,7 +243,7 @@ def rule_shapes(ctx: Context) -> None:
     shown = [f for f in exact if f.output_contract_broken]
     probe = ctx.probe(lambda p: p.output_contract()) if len(shown) < len(exact) else None
     claimed = bad + (exact if probe is not None and probe.shows_defect else shown)
-    good = ctx.passing(lambda f: f.check in _SHAPES)
+    good = ctx.passing(lambda f: f.check in _SHAPES or _is_accuracy(f))
     contrasts = [Contrast("cases with the wrong shape/dtype", "failing cases", float(len(bad)),
                           "cases with the contract's shape and dtype", float(len(good)),
                           tuple(f.check_id for f in bad[:3] + good[:2]))]
@@ -263,7 +264,7 @@ def rule_one_point(ctx: Context) -> None:
 
 
 def rule_zero_field(ctx: Context) -> None:
-    bad = ctx.failing(lambda f: f.check in _ZERO_FIELD and not f.raised)
+    bad = ctx.failing(lambda f: f.check in _ZERO_FIELD and not f.raised and not f.wrong_output)
     if not bad:
         return
     change = max((f.number("max_relative_change", "relative_change", "max_change") or 0.0) for f in bad)
