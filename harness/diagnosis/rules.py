@@ -325,6 +325,14 @@ def rule_precision(ctx: Context) -> None:
                     "passes through lower precision.")
 
 
+def _forward_finding(ctx: Context, cause: str, title: str, end_bad: list[Fact], contrast: Contrast,
+                     detail: str = "") -> None:
+    """A forward defect's finding: it claims the failing step-end checks and their consequences."""
+    ctx.forward_cause = cause
+    ctx.emit(cause, title, end_bad + _forward_consequences(ctx), confidence=Confidence.HIGH,
+             contrasts=(contrast,), detail=detail)
+
+
 def rule_forward(ctx: Context) -> None:
     """A defect of the solution at step ends: precision, error control, a wrong coefficient,
     stage times, or the last partial step, told apart by probes."""
@@ -353,25 +361,21 @@ def rule_forward(ctx: Context) -> None:
                                                 v["error_h_divides"]),))
             return
         if auto.shows_defect:
-            ctx.forward_cause = "wrong-coefficient"
-            ctx.emit("wrong-coefficient", f"a weight or coefficient is wrong: order "
-                     f"{auto.values['observed_order']:.2f} on an autonomous problem and "
-                     f"{tdep.values['observed_order']:.2f} on its time-dependent twin, claimed {claimed:g}",
-                     end_bad + _forward_consequences(ctx), confidence=Confidence.HIGH,
-                     contrasts=(_probe_contrast("observed order (h dividing every interval)", auto,
-                                                "autonomous rotation", auto.values["observed_order"], None,
-                                                "the claimed order", claimed),),
-                     detail="the order is lost even where f does not depend on t and every step is whole: "
+            _forward_finding(ctx, "wrong-coefficient", f"a weight or coefficient is wrong: order "
+                             f"{auto.values['observed_order']:.2f} on an autonomous problem and "
+                             f"{tdep.values['observed_order']:.2f} on its time-dependent twin, claimed {claimed:g}",
+                             end_bad, _probe_contrast("observed order (h dividing every interval)", auto,
+                                                      "autonomous rotation", auto.values["observed_order"], None,
+                                                      "the claimed order", claimed),
+                             "the order is lost even where f does not depend on t and every step is whole: "
                             "the stepper's weights or coefficients do not satisfy the order conditions")
             return
         if tdep.shows_defect:
-            ctx.forward_cause = "stage-times"
-            ctx.emit("stage-times", f"stage times are wrong: order {auto.values['observed_order']:.2f} on an "
-                     f"autonomous problem, {tdep.values['observed_order']:.2f} on its time-dependent twin",
-                     end_bad + _forward_consequences(ctx), confidence=Confidence.HIGH,
-                     contrasts=(_probe_contrast("observed order", tdep, "time-dependent rotation",
-                                                tdep.values["observed_order"], auto, "autonomous rotation",
-                                                auto.values["observed_order"]),))
+            _forward_finding(ctx, "stage-times", f"stage times are wrong: order {auto.values['observed_order']:.2f} "
+                             f"on an autonomous problem, {tdep.values['observed_order']:.2f} on its time-dependent "
+                             "twin", end_bad, _probe_contrast("observed order", tdep, "time-dependent rotation",
+                                                              tdep.values["observed_order"], auto,
+                                                              "autonomous rotation", auto.values["observed_order"]))
         return
     auto = ctx.probe(lambda p: p.tolerance_sweep(False))
     tdep = ctx.probe(lambda p: p.tolerance_sweep(True))
@@ -390,22 +394,19 @@ def rule_forward(ctx: Context) -> None:
                         "tolerances are not what drives the step size")
         return
     if auto.shows_defect:
-        ctx.forward_cause = "wrong-coefficient"
-        ctx.emit("wrong-coefficient", f"a weight or coefficient is wrong: work order {a['work_order']:.2f} on "
-                 f"an autonomous problem, {d['work_order']:.2f} on its time-dependent twin, claimed order "
-                 f"{a['claimed_order']:g}", end_bad + _forward_consequences(ctx), confidence=Confidence.HIGH,
-                 contrasts=(_probe_contrast("work order -dlog(err)/dlog(NFE)", auto, "autonomous rotation",
-                                            a["work_order"], None, "the claimed order", a["claimed_order"]),),
-                 detail="the steps follow the tolerance (NFE x%.1f) but the error falls far slower than the "
+        _forward_finding(ctx, "wrong-coefficient", f"a weight or coefficient is wrong: work order "
+                         f"{a['work_order']:.2f} on an autonomous problem, {d['work_order']:.2f} on its "
+                         f"time-dependent twin, claimed order {a['claimed_order']:g}", end_bad,
+                         _probe_contrast("work order -dlog(err)/dlog(NFE)", auto, "autonomous rotation",
+                                         a["work_order"], None, "the claimed order", a["claimed_order"]),
+                         "the steps follow the tolerance (NFE x%.1f) but the error falls far slower than the "
                         "method's order predicts, on an autonomous problem too" % a["nfe_ratio"])
         return
     if tdep.shows_defect:
-        ctx.forward_cause = "stage-times"
-        ctx.emit("stage-times", f"stage times are wrong: work order {a['work_order']:.2f} on an autonomous "
-                 f"problem, {d['work_order']:.2f} on its time-dependent twin", end_bad + _forward_consequences(ctx),
-                 confidence=Confidence.HIGH,
-                 contrasts=(_probe_contrast("work order", tdep, "time-dependent rotation", d["work_order"], auto,
-                                            "autonomous rotation", a["work_order"]),))
+        _forward_finding(ctx, "stage-times", f"stage times are wrong: work order {a['work_order']:.2f} on an "
+                         f"autonomous problem, {d['work_order']:.2f} on its time-dependent twin", end_bad,
+                         _probe_contrast("work order", tdep, "time-dependent rotation", d["work_order"], auto,
+                                         "autonomous rotation", a["work_order"]))
 
 
 def _same_problem_end_passes(ctx: Context, bad: list[Fact]) -> list[Fact]:
@@ -552,6 +553,14 @@ def rule_cost(ctx: Context) -> None:
 _KINDS = ("y0", "params", "t")
 
 
+def _projected(ctx: Context, cause: str, title: str, bad: list[Fact], probe: ProbeResult, k: str,
+               detail: str) -> None:
+    """A gradient finding supported by the projection alpha of dL/dk on the true gradient."""
+    ctx.emit(cause, title, bad, confidence=Confidence.HIGH, detail=detail,
+             contrasts=(_probe_contrast(f"dL/d{k} projected on the true gradient", probe, "this implementation",
+                                        probe.values[f"{k}_alpha"], None, "the reference (backprop)", 1.0),))
+
+
 def rule_gradients(ctx: Context) -> None:
     bad = ctx.failing(lambda f: _is_gradient(f) or f.check in ("unused_parameter_gets_zero_gradient",))
     if not bad or ctx.forward_cause:
@@ -576,23 +585,18 @@ def rule_gradients(ctx: Context) -> None:
     flipped = kinds(a, lambda v, k: abs(v[f"{k}_alpha"] + 1) < 0.05 and v[f"{k}_residual"] < 0.05)
     if flipped:
         k = flipped[0]
-        ctx.emit("grad-sign", f"the gradient with respect to {', '.join(flipped)} has the wrong sign "
-                 f"(dL/d{k} = {a[f'{k}_alpha']:.4g} x the true one)", bad, confidence=Confidence.HIGH,
-                 contrasts=(_probe_contrast(f"dL/d{k} projected on the true gradient", auto, "this implementation",
-                                            a[f"{k}_alpha"], None, "the reference (backprop)", 1.0),),
-                 detail=f"residual after the projection {a[f'{k}_residual']:.2g}: the direction is right, "
-                        "the sign is not")
+        _projected(ctx, "grad-sign", f"the gradient with respect to {', '.join(flipped)} has the wrong sign "
+                   f"(dL/d{k} = {a[f'{k}_alpha']:.4g} x the true one)", bad, auto, k,
+                   f"residual after the projection {a[f'{k}_residual']:.2g}: the direction is right, the sign is not")
         return
     wrong = kinds(a, lambda v, k: v[f"{k}_relative_error"] > 1e-4)
     scaled = [k for k in wrong if a[f"{k}_residual"] < 0.1 * abs(a[f"{k}_alpha"] - 1)]
     if wrong and len(scaled) == len(wrong):
         k = scaled[0]
-        ctx.emit("grad-scale", f"gradients are scaled: dL/d{'/'.join(scaled)} = {a[f'{k}_alpha']:.6g} x the "
-                 f"true one (right direction)", bad, confidence=Confidence.HIGH,
-                 contrasts=(_probe_contrast(f"dL/d{k} projected on the true gradient", auto, "this implementation",
-                                            a[f"{k}_alpha"], None, "the reference (backprop)", 1.0),),
-                 detail=f"residual after the projection {a[f'{k}_residual']:.2g} against a relative error "
-                        f"{a[f'{k}_relative_error']:.2g}: the gradient is a multiple of the true one")
+        _projected(ctx, "grad-scale", f"gradients are scaled: dL/d{'/'.join(scaled)} = {a[f'{k}_alpha']:.6g} x "
+                   "the true one (right direction)", bad, auto, k,
+                   f"residual after the projection {a[f'{k}_residual']:.2g} against a relative error "
+                   f"{a[f'{k}_relative_error']:.2g}: the gradient is a multiple of the true one")
         return
     last = ctx.probe(lambda p: p.gradients(False, last_only=True))
     if auto.shows_defect and last is not None and not last.shows_defect:
