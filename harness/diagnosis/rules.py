@@ -553,6 +553,9 @@ def rule_cost(ctx: Context) -> None:
 _KINDS = ("y0", "params", "t")
 
 
+_NO_GRAPH_MESSAGE = "does not require grad and does not have a grad_fn"
+
+
 def _projected(ctx: Context, cause: str, title: str, bad: list[Fact], probe: ProbeResult, k: str,
                detail: str) -> None:
     """A gradient finding supported by the projection alpha of dL/dk on the true gradient."""
@@ -577,6 +580,12 @@ def rule_gradients(ctx: Context) -> None:
     missing = kinds(a, lambda v, k: bool(v.get(f"{k}_missing")) or bool(v.get(f"{k}_zero")))
     if missing or ctx.failing(lambda f: f.check == "missing_gradient_is_failure"):
         which = ", ".join(missing) or "see the checks"
+        if missing:
+            # the same cut gradient path seen elsewhere: autograd refuses backward() on an output
+            # with no graph (its "does not require grad and does not have a grad_fn" error), or
+            # a check reports the input that got no gradient
+            bad = bad + ctx.failing(lambda f: _NO_GRAPH_MESSAGE in f.message or "got no gradient" in f.message
+                                    or "no gradient reaches" in f.message)
         ctx.emit("grad-missing", f"the gradient with respect to {which} is missing (None or zero)", bad,
                  confidence=Confidence.HIGH if missing else Confidence.MEDIUM,
                  contrasts=(_probe_contrast(f"|dL/d{missing[0] if missing else 'y0'}|", auto, "this implementation",
