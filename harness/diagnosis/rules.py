@@ -267,6 +267,10 @@ def rule_zero_field(ctx: Context) -> None:
     bad = ctx.failing(lambda f: f.check in _ZERO_FIELD and not f.raised and not f.wrong_output)
     if not bad:
         return
+    # t of one point returned a value != y0 without a single evaluation of f (nfe 0): no step was
+    # taken, so the bits were lost in arithmetic on the state, the same loss as under f = 0
+    bad += ctx.failing(lambda f: f.check in _ONE_POINT and not f.raised and not f.wrong_output
+                       and f.number("nfe") == 0)
     change = max((f.number("max_relative_change", "relative_change", "max_change") or 0.0) for f in bad)
     good = ctx.passing(lambda f: f.check in _ZERO_FIELD)
     ctx.emit("precision-loss", "a zero field moves y: the constant solution loses low bits ("
@@ -680,7 +684,7 @@ def rule_contracting_drift(ctx: Context) -> None:
 
 
 RULES: tuple[Callable[[Context], None], ...] = (
-    rule_hang, rule_nan_probed, rule_precision, rule_mutation, rule_determinism, rule_span, rule_shapes, rule_one_point, rule_zero_field,
+    rule_hang, rule_nan_probed, rule_precision, rule_mutation, rule_determinism, rule_span, rule_shapes, rule_zero_field, rule_one_point,
     rule_forward, rule_reverse, rule_dense, rule_batch, rule_nan, rule_gradients, rule_contracting_drift, rule_cost,
     rule_crash,
 )
