@@ -312,3 +312,13 @@ def test_output_contract_probe_explains_exactness_failures_of_a_float32_output()
     diag = _live("harness.mutants:centred_state_without_autograd", "dopri5", ADAPTIVE,
                  ("test_without_grad_zero_field_keeps_y_constant", "properties"))
     assert _causes(diag) == ["precision-loss"]
+
+
+def test_zero_dl_dt_at_grid_outputs_is_a_missing_gradient_not_dropped_cotangents():
+    """torchdiffeq 0.2.5's fixed-grid solvers return dL/dt_i = 0 at grid output times (a known
+    finding) while dL/dy0 and dL/dtheta are right; dropped cotangents make those wrong too."""
+    claims = dict(FIXED4, order=1, dense_order=1)
+    diag = _live("torchdiffeq", "euler", claims, ("test_grad_t_at_grid_output_times", "gradients"),
+                 problem="mlp-tanh-t")
+    assert _causes(diag) == ["grad-missing"] and "t" in diag.findings[0].title
+    assert diag.findings[0].expected is not None   # matched to the known finding on (iut, method, cause)

@@ -413,6 +413,8 @@ class Prober:
                 vals[f"{k}_alpha"] = alpha
                 vals[f"{k}_residual"] = resid
                 vals[f"{k}_zero"] = bool(float(gi.norm()) == 0.0)
+                # entries exactly 0 where the true gradient is not (a cut path to one t_i, say)
+                vals[f"{k}_zero_entries"] = int(((gi == 0) & (go.abs() > 1e-8 * max(nrm, 1e-300))).sum())
                 worst = max(worst, rel)
             vals["worst_relative_error"] = worst
             return vals, worst > 1e-4, f"largest relative gradient error {worst:.3g}"

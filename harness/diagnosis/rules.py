@@ -581,7 +581,11 @@ def rule_gradients(ctx: Context) -> None:
         return  # the forward solution itself is off: not a gradient-only defect
     def kinds(v: dict, test: Callable[[dict, str], bool]) -> list[str]:
         return [k for k in _KINDS if f"{k}_relative_error" in v and test(v, k)]
-    missing = kinds(a, lambda v, k: bool(v.get(f"{k}_missing")) or bool(v.get(f"{k}_zero")))
+    # dropped cotangents reach dL/dy0 and dL/dtheta (every output depends on them), not dL/dt only;
+    # zero entries of dL/dt_i with dL/dy0 and dL/dtheta right are a cut path to those t_i
+    state_wrong = any(a.get(f"{k}_relative_error", 0.0) > 1e-4 for k in ("y0", "params"))
+    missing = kinds(a, lambda v, k: bool(v.get(f"{k}_missing")) or bool(v.get(f"{k}_zero"))
+                    or (bool(v.get(f"{k}_zero_entries")) and not state_wrong))
     if missing or ctx.failing(lambda f: f.check == "missing_gradient_is_failure"):
         which = ", ".join(missing) or "see the checks"
         if missing:
@@ -612,7 +616,7 @@ def rule_gradients(ctx: Context) -> None:
                    f"{a[f'{k}_relative_error']:.2g}: the gradient is a multiple of the true one")
         return
     last = ctx.probe(lambda p: p.gradients(False, last_only=True))
-    if auto.shows_defect and last is not None and not last.shows_defect:
+    if auto.shows_defect and state_wrong and last is not None and not last.shows_defect:
         ctx.emit("grad-dropped-cotangents", "cotangents of intermediate outputs are dropped: gradients are "
                  f"right for a loss on the last output only (error {_fmt(last.values['worst_relative_error'])}), "
                  f"wrong for a loss on every output ({_fmt(a['worst_relative_error'])})", bad,
