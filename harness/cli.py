@@ -672,6 +672,7 @@ def _table(rows: list[list[str]], right: set[int]) -> list[str]:
 
 
 CHECKS_PER_FINDING = 5  # check ids printed under a finding in the closing table; the rest are counted
+TITLE_WIDTH = 100       # a title longer than this is cut in the table (whole in --json and the report)
 
 
 def diagnose_run(records: list[Any], summary: Summary, st: Settings, *, run_id: str) -> Gate:
@@ -736,7 +737,7 @@ def render_findings(gate: Gate, st: Settings, verdicts: dict[str, str]) -> list[
         for i, f in enumerate(findings, 1):
             rows.append([str(i), gate.status(f).upper() if gate.status(f) == FindingStatus.GATING else gate.status(f),
                          f.category.value, f.cause_key, f.confidence.value, str(len(f.checks)),
-                         _one_line(f.title), _reproducer_path(f.reproducer, st)])
+                         _one_line(f.title, TITLE_WIDTH), _reproducer_path(f.reproducer, st)])
         table = _table(rows, right={0, 5})
         lines.append(table[0])
         for (i, f), row in zip(enumerate(findings, 1), table[1:]):

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, Iterable, Mapping
 
 from harness.diagnosis.model import Category, Confidence, Contrast, Diagnosis, Finding, parse_categories
-from harness.results import CheckRecord, _Record, append_record, current_run_id, utc_now
+from harness.results import SCHEMA_VERSION, CheckRecord, _Record, append_record, current_run_id, utc_now
 
 __all__ = ["DIAGNOSIS_KIND", "DiagnosisRecord", "StoredDiagnosis", "finding_to_dict", "finding_from_dict",
            "write_diagnosis", "read_diagnoses", "diagnosis_line_numbers"]
@@ -91,9 +91,14 @@ def write_diagnosis(path: str | os.PathLike[str], diagnosis: Diagnosis, *, fail_
     rec = DiagnosisRecord(run_id=run_id or current_run_id(),
                           fail_on=sorted(Category(c).value for c in fail_on),
                           findings=[finding_to_dict(f) for f in diagnosis.findings],
-                          probes=[p.to_dict() for p in diagnosis.probes])
+                          probes=[_raw(p) for p in diagnosis.probes])
     append_record(path, rec, fsync=fsync)  # type: ignore[arg-type]
     return rec
+
+
+def _raw(rec: CheckRecord) -> dict[str, Any]:
+    """A probe record's fields, not yet JSON-encoded (the diagnosis line encodes once, whole)."""
+    return {"kind": rec.KIND, "schema": SCHEMA_VERSION, **{f.name: getattr(rec, f.name) for f in fields(rec)}}
 
 
 def _stored(data: Mapping[str, Any]) -> StoredDiagnosis:

@@ -1,5 +1,9 @@
 """Build the HTML report of a results file: ``build_report(results, out_dir) -> out_dir/index.html``.
 
+The page leads with the run's findings (harness.report.findings: the diagnosis stored with the
+results, or the records diagnosed again): their count, and for each its title, cause, category,
+confidence, contrasts and reproducer, the checks under it collapsed; then the summary.
+
 One self-contained page (inline CSS, inline SVG figures, no script, nothing fetched), from
 Jinja2 templates with autoescaping on: every string that comes from a record (an
 implementation's name, an exception message, a reproducer) is HTML-escaped. A large run is
@@ -22,6 +26,7 @@ import numpy as np
 
 from ..results import CheckRecord
 from . import plots
+from .findings import findings_context
 from .data import (BAD, OUTCOME_LABELS, OUTCOMES, Curve, RunData, benchmark_stats, case_label,
                    convergence_of, curves_across_records, curves_in_record,
                    falsifying_example, fmt, fmt_bytes, fmt_duration, gradient_group, gradient_oracle,
@@ -699,6 +704,7 @@ def render_report(run: RunData, *, split: bool | None = None) -> dict[str, str]:
     index = env.get_template("index.html.j2").render(
         **common, title="ode-harness report", summary=summary, conclusions=conclusions, cross=cross,
         detail=detail, impl_pages=impl_pages, has_gradients=has_gradients, has_cost=has_cost, failures=_failures(records), omissions=_omissions(records),
+        findings=findings_context(run),
         appendix=_appendix(run))
     pages["index.html"] = index
     return pages
