@@ -224,3 +224,18 @@ def test_merged_shards_are_diagnosed_together(tmp_path):
     assert rd.source == REDIAGNOSED and "shards" in rd.note
     covered = {c for f in rd.diagnosis.findings for c in f.checks}
     assert set(STAGE) | set(CRASH) <= covered
+
+
+def test_report_fail_on_gates_the_merged_run(stored_run, tmp_path, capsys):
+    """``ode-harness report --fail-on``: the gate of ``check --fail-on`` for a CI merge job."""
+    out = str(tmp_path / "html")
+    assert main_report([str(stored_run), "--out", out, "--fail-on", "contract"]) == 1
+    assert "1 gating" in capsys.readouterr().out
+    assert 'gate: fail on contract (failed)' in (tmp_path / "html" / "index.html").read_text()
+    # robustness and cost only: the unexplained crash gates; cost alone: nothing does
+    assert main_report([str(stored_run), "--out", out, "--fail-on", "robustness,cost"]) == 1
+    assert main_report([str(stored_run), "--out", out, "--fail-on", "cost"]) == 0
+    assert "5 findings: 0 gating, 4 not gating, 1 known (--fail-on cost; diagnosis stored)" in capsys.readouterr().out
+    assert main_report([str(stored_run), "--out", out, "--fail-on", "speed"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown category 'speed'" in err[0]

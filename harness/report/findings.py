@@ -51,28 +51,31 @@ def _stored_of(run: RunData) -> list[StoredDiagnosis]:
     return out
 
 
-def run_diagnosis(run: RunData) -> RunDiagnosis:
-    """The run's diagnosis: the stored one, or the records diagnosed again (module docstring)."""
+def run_diagnosis(run: RunData, fail_on: frozenset[Category] | None = None) -> RunDiagnosis:
+    """The run's diagnosis: the stored one, or the records diagnosed again (module docstring).
+    ``fail_on`` (e.g. ``ode-harness report --fail-on``) replaces the categories the stored gate
+    failed on (default when there is none: all)."""
     stored = _stored_of(run)
     if stored and not run.shards:
         s = stored[0]
-        return RunDiagnosis(s.diagnosis, s.fail_on, STORED)
+        return RunDiagnosis(s.diagnosis, s.fail_on if fail_on is None else frozenset(fail_on), STORED)
+    gate_on = frozenset(Category) if fail_on is None else frozenset(fail_on)
     why = ("the shards of a run, merged: diagnosed together" if run.shards
            else "no diagnosis stored with these results (not written by ode-harness check)")
     try:
         from ..diagnosis.engine import diagnose
     except ImportError as exc:
-        return RunDiagnosis(Diagnosis(findings=()), frozenset(Category), UNAVAILABLE,
+        return RunDiagnosis(Diagnosis(findings=()), gate_on, UNAVAILABLE,
                             f"{why}, and the diagnosis is not available here ({exc})")
     probes = [p for s in stored for p in s.diagnosis.probes]
     try:
         diagnosis = diagnose([*run.records, *probes], run_probes=False)
     except Exception as exc:  # noqa: BLE001 - the report of a run must not fail with its diagnosis
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        return RunDiagnosis(Diagnosis(findings=()), frozenset(Category), UNAVAILABLE,
+        return RunDiagnosis(Diagnosis(findings=()), gate_on, UNAVAILABLE,
                             f"{why}; diagnosing failed: {type(exc).__name__}: {first}")
     return RunDiagnosis(Diagnosis(findings=diagnosis.findings, probes=tuple(probes) + tuple(diagnosis.probes)),
-                        frozenset(Category), REDIAGNOSED, why + ", without running probes")
+                        gate_on, REDIAGNOSED, why + ", without running probes")
 
 
 _ORDER = (FindingStatus.GATING, FindingStatus.NOT_GATING, FindingStatus.KNOWN)
@@ -96,10 +99,10 @@ def _finding(i: int, f: Finding, gate: Gate, by_id: dict[str, Any]) -> dict[str,
                 anchor=slug(f"finding-{i}"))
 
 
-def findings_context(run: RunData) -> dict[str, Any]:
+def findings_context(run: RunData, fail_on: frozenset[Category] | None = None) -> dict[str, Any]:
     """What the template's findings section shows: the headline, one entry per finding (gating
-    first), the probes, and where the diagnosis came from."""
-    rd = run_diagnosis(run)
+    first), the probes, and where the diagnosis came from (``fail_on``: see `run_diagnosis`)."""
+    rd = run_diagnosis(run, fail_on)
     from ..gate import evaluate_gate
 
     gate = evaluate_gate(rd.diagnosis, rd.fail_on, ())
