@@ -23,11 +23,12 @@ from typing import Iterable, Sequence
 
 from harness.diagnosis.facts import Fact, facts_of
 from harness.diagnosis.model import UNEXPLAINED, Category, Confidence, Diagnosis, Finding
+from harness.diagnosis.probes import PROBE_SUITE, Prober
+from harness.diagnosis.rules import RULES, Context
 from harness.results import CheckRecord, Verdict
 
 __all__ = ["diagnose", "category_of", "unexplained_finding", "PROBE_SUITE", "DEFAULT_TIME_BUDGET_S"]
 
-PROBE_SUITE = "probe"
 # Probes are a few solves of small problems each (well under a second on the reference); the
 # budget bounds the whole diagnosis of a run, whatever the implementation's speed.
 DEFAULT_TIME_BUDGET_S = 60.0
@@ -125,8 +126,29 @@ def diagnose(records: Iterable[CheckRecord], *, impl_spec: str | None = None, me
         failing = [f for f in checks if f.failing]
         if not failing:
             continue
-        explained: set[str] = set()
-        for f in failing:
-            if f.check_id not in explained:
-                findings.append(unexplained_finding(f))
+        prober = _prober(impl_spec or iut, meth, checks, budget) if run_probes else None
+        ctx = Context(iut=iut, method=meth, facts=checks, prober=prober)
+        for rule in RULES:
+            if not ctx.open:
+                break
+            rule(ctx)
+        findings.extend(ctx.findings)
+        findings.extend(unexplained_finding(f) for f in failing if f.check_id in ctx.open)
+        if prober is not None:
+            probes.extend(r.record for r in prober.results.values())
     return Diagnosis(findings=tuple(findings), probes=tuple(probes))
+
+
+def _prober(spec: str, method: str, facts: Sequence[Fact], budget: Budget) -> Prober | None:
+    """A prober for the implementation `spec`, None when it cannot be loaded here (the
+    diagnosis then rests on the run's own records)."""
+    from harness.implementations import ImplementationLoadError, load_implementation
+
+    try:
+        impl = load_implementation(spec)
+    except (ImplementationLoadError, ImportError):
+        return None
+    claims = next((f.claims for f in facts if f.claims), None)
+    if claims is None:
+        claims = impl.claims(method).as_dict()
+    return Prober(iut=spec, method=method, odeint=impl.odeint, claims=dict(claims), left=lambda: budget.left)

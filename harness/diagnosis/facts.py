@@ -65,13 +65,21 @@ class Fact:
         return None
 
     @property
+    def headline(self) -> float | None:
+        """The measured value the threshold bounds: the suites' checks name it first in their
+        message (``"error = 3.5e-06 exceeds 1.1e-06 (...)"``). Until the typed evidence carries
+        it as the expectation's value, it is read here and nowhere else."""
+        key = self.message.partition(" ")[0] if self.message else ""
+        return self.number(key) if key else None
+
+    @property
     def ratio(self) -> float | None:
-        """How far past its bound the check landed: a measured error over the threshold (for
-        checks whose threshold bounds an error), None where that is not what was measured."""
-        err = self.number("max_rel_err", "max_err", "rel_err", "err", "error", "max_error")
-        if err is None or not self.threshold or not math.isfinite(self.threshold):
+        """How far past its bound the check landed (headline / threshold), None where the record
+        has no such pair."""
+        val = self.headline
+        if val is None or not self.threshold or not math.isfinite(self.threshold):
             return None
-        return err / self.threshold
+        return val / self.threshold
 
 
 def _check_name(rec: CheckRecord) -> str:

@@ -1,0 +1,552 @@
+"""Diagnosis rules: each tells one cause (a key of CAUSES) apart by a measured contrast and claims
+the failing checks that cause explains.
+
+The rules run in `RULES` order on one (implementation, method) group (`Context`). A rule looks at
+the open (unclaimed) failing checks, reads what they and the passing checks measured (through
+harness.diagnosis.facts), asks for probes (harness.diagnosis.probes) where the run lacks the
+contrast, and, when the contrast singles out its cause, emits one `Finding` claiming its checks.
+Order matters where one defect has consequences elsewhere: a forward defect (wrong coefficient,
+stage times, last step, error control, precision) also makes gradients, float32 and reverse-time
+checks fail, so the forward rules run before the gradient rules and claim those consequences.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from harness.diagnosis.facts import Fact
+from harness.diagnosis.model import CAUSES, Category, Confidence, Contrast, Finding
+from harness.diagnosis.probes import Prober, ProbeResult
+from harness.results import Verdict
+
+__all__ = ["Context", "RULES"]
+
+
+def _base_problem(problem: str) -> str:
+    return problem.partition("[")[0]
+
+
+# check families (suite check names without "test_")
+_END = frozenset({"error_at_end", "fixed_step_order", "error_falls_with_tolerance",
+                  "tolerance_proportionality_bound", "error_float32", "linear_systems_match_expm",
+                  "flow_property"})
+_INTERIOR = frozenset({"error_at_interior_times", "dense_output_order", "dense_output_order_adaptive"})
+_REVERSE = frozenset({"error_in_reverse_time", "time_reversal"})
+_BATCH = frozenset({"error_batched", "batch_independence"})
+_PROPERTY_ACCURACY = frozenset({"linear_systems_match_expm", "flow_property", "time_reversal",
+                                "batch_independence"})
+_MUTATION = frozenset({"inputs_not_mutated", "without_grad_inputs_not_mutated"})
+_DETERMINISM = frozenset({"deterministic", "without_grad_deterministic", "nfe_is_reproducible"})
+_SPAN = frozenset({"field_evaluated_only_inside_span"})
+_SHAPES = frozenset({"shapes_and_dtypes_kept", "without_grad_shapes_and_dtypes_kept"})
+_ONE_POINT = frozenset({"one_time_point_returns_y0", "without_grad_one_time_point_returns_y0"})
+_ZERO_FIELD = frozenset({"zero_field_keeps_y_constant", "without_grad_zero_field_keeps_y_constant"})
+# solver exceptions that are a consequence of wrong integration (a step size driven to zero, a
+# step budget exhausted), claimed by a forward finding when one is established
+_SOLVER_EXCEPTIONS = ("StepSizeUnderflowError", "TooManyStepsError", "ODESolverError")
+
+
+def _is_accuracy(f: Fact) -> bool:
+    """Checks whose verdict depends on how accurate the solution (and so its gradient) is."""
+    return (f.suite in ("forward_accuracy", "convergence_order", "gradients")
+            or (f.suite == "properties" and f.check in _PROPERTY_ACCURACY))
+
+
+def _is_gradient(f: Fact) -> bool:
+    return f.suite == "gradients" or f.check.startswith("gradient")
+
+
+@dataclass
+class Context:
+    """One (implementation, method) group under diagnosis."""
+
+    iut: str
+    method: str
+    facts: list[Fact]
+    prober: Prober | None
+    open: dict[str, Fact] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    forward_cause: str | None = None   # set by a forward rule: the gradient rules then stand back
+
+    def __post_init__(self) -> None:
+        if not self.open:
+            self.open = {f.check_id: f for f in self.facts if f.failing}
+
+    # -------------------------------------------------------------- queries
+    def failing(self, pred: Callable[[Fact], bool]) -> list[Fact]:
+        return [f for f in self.open.values() if pred(f)]
+
+    def passing(self, pred: Callable[[Fact], bool]) -> list[Fact]:
+        return [f for f in self.facts if f.verdict == Verdict.PASS and pred(f)]
+
+    @property
+    def claims(self) -> dict:
+        for f in self.facts:
+            if f.claims:
+                return f.claims
+        return {}
+
+    def probe(self, fn: Callable[[Prober], ProbeResult | None]) -> ProbeResult | None:
+        if self.prober is None:
+            return None
+        res = fn(self.prober)
+        return res if res is not None and res.ran else None
+
+    # -------------------------------------------------------------- results
+    def emit(self, cause_key: str, title: str, facts: Iterable[Fact], *, confidence: Confidence,
+             contrasts: Iterable[Contrast] = (), detail: str = "") -> Finding | None:
+        facts = list({f.check_id: f for f in facts if f.check_id in self.open}.values())
+        if not facts:
+            return None
+        for f in facts:
+            del self.open[f.check_id]
+        known = {f.known for f in facts if f.known}
+        finding = Finding(iut=self.iut, method=self.method, cause_key=cause_key, title=title,
+                          category=CAUSES[cause_key].category, confidence=confidence,
+                          checks=tuple(f.check_id for f in facts), contrasts=tuple(contrasts),
+                          detail=detail or CAUSES[cause_key].summary,
+                          expected=next(iter(known)) if len(known) == 1 and all(f.known for f in facts) else None)
+        self.findings.append(finding)
+        return finding
+
+
+def _ratio(f: Fact) -> float:
+    r = f.ratio
+    return math.nan if r is None else r
+
+
+def _probe_contrast(quantity: str, bad: ProbeResult, bad_label: str, bad_value: float,
+                    good: ProbeResult | None, good_label: str, good_value: float) -> Contrast:
+    sources = (bad.check_id,) + ((good.check_id,) if good is not None and good is not bad else ())
+    return Contrast(quantity, bad_label, float(bad_value), good_label, float(good_value), sources)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}"
+
+
+# ================================================================ robustness: hang
+def rule_hang(ctx: Context) -> None:
+    timeouts = ctx.failing(lambda f: f.verdict == Verdict.TIMEOUT)
+    if not timeouts:
+        return
+    returned = ctx.passing(lambda f: True) + [f for f in ctx.facts if f.verdict == Verdict.FAIL]
+    names = sorted({f.check for f in timeouts})
+    ctx.emit("hang", f"does not return: {len(timeouts)} check(s) timed out ({', '.join(names[:4])}"
+             f"{', ...' if len(names) > 4 else ''})", timeouts,
+             confidence=Confidence.HIGH if returned else Confidence.MEDIUM,
+             contrasts=(Contrast("checks that returned", "checks of this run (timed out)", 0.0,
+                                 "checks of this run (returned)", float(len(returned)),
+                                 tuple(f.check_id for f in timeouts[:3])),),
+             detail="each of these checks ran past the per-check timeout; " +
+                    (f"{len(returned)} other checks returned" if returned else "no check returned at all"))
+
+
+# ================================================================ contract rules (direct observations)
+def _direct(ctx: Context, checks: frozenset[str], cause: str, title: str, quantity: str,
+            good_label: str) -> None:
+    bad = ctx.failing(lambda f: f.check in checks)
+    if not bad:
+        return
+    good = ctx.passing(lambda f: f.check in checks)
+    modes = sorted({f.check for f in bad})
+    ctx.emit(cause, title + (f" ({', '.join(modes)})" if modes else ""), bad,
+             confidence=Confidence.HIGH if good else Confidence.MEDIUM,
+             contrasts=(Contrast(quantity, "the failing cases", float(len(bad)), good_label,
+                                 float(len(good)), tuple(f.check_id for f in bad[:3] + good[:2])),),
+             detail=CAUSES[cause].summary + ": " + "; ".join(sorted({f.message for f in bad if f.message})[:3]))
+
+
+def rule_mutation(ctx: Context) -> None:
+    _direct(ctx, _MUTATION, "input-mutation", "an input is modified in place",
+            "cases with an input changed by the call", "cases where the inputs stayed bitwise equal")
+
+
+def rule_determinism(ctx: Context) -> None:
+    _direct(ctx, _DETERMINISM, "nondeterminism", "two identical calls give different results",
+            "cases whose repeated calls differ", "cases whose repeated calls agree bitwise")
+
+
+def _mirrored_span(f: Fact) -> bool:
+    """An outside-span failure on decreasing t whose evaluations lie in the mirror image of the
+    span, [t0, t0 + |t1 - t0|]: the solver integrated forward instead of backward (rule_reverse
+    claims it)."""
+    t = f.series("t")
+    lo, hi = f.number("t_seen_min"), f.number("t_seen_max")
+    if not t or len(t) < 2 or t[-1] >= t[0] or lo is None or hi is None:
+        return False
+    span = t[0] - t[-1]
+    slack = 1e-9 * max(1.0, abs(t[0]) + span)
+    return lo >= t[0] - slack and hi <= t[0] + span + slack and hi > t[0] + slack
+
+
+def rule_span(ctx: Context) -> None:
+    reverse_failing = ctx.failing(lambda f: f.check in _REVERSE)
+    if reverse_failing and all(_mirrored_span(f) for f in ctx.failing(lambda f: f.check in _SPAN)):
+        return  # f seen only in the mirror image of reversed spans: a reverse-time defect
+    _direct(ctx, _SPAN, "outside-span", "f is evaluated outside the integration span",
+            "cases with f evaluated outside [t0, t1]", "cases evaluated only inside")
+
+
+def rule_shapes(ctx: Context) -> None:
+    bad = ctx.failing(lambda f: f.check in _SHAPES)
+    if not bad:
+        return
+    # a one-time-point check that failed on the same broken contract (the output's shape or
+    # dtype, as its record measured) is the same defect: claim it too
+    def same(f: Fact) -> bool:
+        return f.check in _ONE_POINT and (f.measured.get("shape_mismatch") is True or "shape" in f.message
+                                          or "dtype" in f.message)
+    extra = ctx.failing(same)
+    good = ctx.passing(lambda f: f.check in _SHAPES)
+    ctx.emit("shape-dtype-device", "the output's shape or dtype is not the contract's ("
+             + ", ".join(sorted({f.check for f in bad})) + ")", bad + extra,
+             confidence=Confidence.HIGH if good else Confidence.MEDIUM,
+             contrasts=(Contrast("cases with the wrong shape/dtype", "failing cases", float(len(bad)),
+                                 "cases with the contract's shape and dtype", float(len(good)),
+                                 tuple(f.check_id for f in bad[:3] + good[:2])),),
+             detail="; ".join(sorted({f.message for f in bad + extra if f.message})[:3]))
+
+
+def rule_one_point(ctx: Context) -> None:
+    _direct(ctx, _ONE_POINT, "one-time-point", "t of one point does not return y0",
+            "one-point calls not returning y0", "one-point calls returning y0")
+
+
+def rule_zero_field(ctx: Context) -> None:
+    bad = ctx.failing(lambda f: f.check in _ZERO_FIELD)
+    if not bad:
+        return
+    change = max((f.number("max_relative_change", "relative_change", "max_change") or 0.0) for f in bad)
+    good = ctx.passing(lambda f: f.check in _ZERO_FIELD)
+    ctx.emit("precision-loss", "a zero field moves y: the constant solution loses low bits ("
+             + ", ".join(sorted({f.check for f in bad})) + ")", bad,
+             confidence=Confidence.HIGH if good else Confidence.MEDIUM,
+             contrasts=(Contrast("change of y under f = 0", "failing grad modes", change or float(len(bad)),
+                                 "exact (y stays y0)" + (" in the passing grad modes" if good else ""), 0.0,
+                                 tuple(f.check_id for f in bad[:3] + good[:2])),),
+             detail="f = 0 must return y0 bitwise (up to a few ulps); " +
+                    "; ".join(sorted({f.message for f in bad if f.message})[:2]))
+
+
+# ================================================================ forward accuracy
+def _forward_consequences(ctx: Context) -> list[Fact]:
+    """The open checks a forward defect explains: every accuracy check (gradients included:
+    the gradient of a wrong solution is wrong), and solver exceptions raised there."""
+    def pred(f: Fact) -> bool:
+        if not _is_accuracy(f):
+            return False
+        if f.verdict == Verdict.ERROR:
+            return f.message.startswith(_SOLVER_EXCEPTIONS)
+        return True
+    return ctx.failing(pred)
+
+
+def rule_forward(ctx: Context) -> None:
+    """A defect of the solution at step ends: precision, error control, a wrong coefficient,
+    stage times, or the last partial step, told apart by probes."""
+    end_bad = ctx.failing(lambda f: f.check in _END and not _is_gradient(f))
+    if not end_bad:
+        return
+    pr = ctx.prober
+    if pr is None:
+        return
+    # 1. precision: f = 0 returns y0 exactly in float64 unless the internals run in lower precision
+    prec = ctx.probe(lambda p: p.zero_field_precision(grad_mode="grad"))
+    if prec is not None and prec.shows_defect:
+        rel = prec.values["max_relative_change"]
+        ctx.forward_cause = "precision-loss"
+        ctx.emit("precision-loss", f"float64 accuracy stuck near float32 levels: a zero field changes "
+                 f"y by {_fmt(rel)} relative (float32 eps {_fmt(prec.values['float32_eps'])})",
+                 end_bad + _forward_consequences(ctx), confidence=Confidence.HIGH,
+                 contrasts=(_probe_contrast("relative change of y under f = 0 (float64)", prec,
+                                            "this implementation", rel, None, "float64 rounding (eps)",
+                                            prec.values["float64_eps"]),),
+                 detail="with f = 0 the exact solution is y0; in float64 a correct solver returns it to a "
+                        "few ulps. A change of the size of float32 rounding means the state (or the time) "
+                        "passes through lower precision.")
+        return
+    if not pr.adaptive:
+        auto = ctx.probe(lambda p: p.fixed_order(False))
+        tdep = ctx.probe(lambda p: p.fixed_order(True))
+        last = ctx.probe(lambda p: p.partial_last_step())
+        if auto is None or tdep is None:
+            return
+        claimed = auto.values["claimed_order"]
+        if not auto.shows_defect and not tdep.shows_defect and last is not None and last.shows_defect:
+            v = last.values
+            ctx.forward_cause = "last-partial-step"
+            ctx.emit("last-partial-step", f"the last, shortened step of an interval is mishandled: error "
+                     f"{_fmt(v['error_h_does_not_divide'])} when h does not divide the interval, "
+                     f"{_fmt(v['error_h_divides'])} when it does (order {auto.values['observed_order']:.2f} "
+                     f"with h dividing it)", end_bad + _forward_consequences(ctx), confidence=Confidence.HIGH,
+                     contrasts=(_probe_contrast("max error at the outputs", last, "h = 1/15.5 (does not divide 1)",
+                                                v["error_h_does_not_divide"], last, "h = 1/16 (divides 1)",
+                                                v["error_h_divides"]),))
+            return
+        if auto.shows_defect:
+            ctx.forward_cause = "wrong-coefficient"
+            ctx.emit("wrong-coefficient", f"a weight or coefficient is wrong: order "
+                     f"{auto.values['observed_order']:.2f} on an autonomous problem and "
+                     f"{tdep.values['observed_order']:.2f} on its time-dependent twin, claimed {claimed:g}",
+                     end_bad + _forward_consequences(ctx), confidence=Confidence.HIGH,
+                     contrasts=(_probe_contrast("observed order (h dividing every interval)", auto,
+                                                "autonomous rotation", auto.values["observed_order"], None,
+                                                "the claimed order", claimed),),
+                     detail="the order is lost even where f does not depend on t and every step is whole: "
+                            "the stepper's weights or coefficients do not satisfy the order conditions")
+            return
+        if tdep.shows_defect:
+            ctx.forward_cause = "stage-times"
+            ctx.emit("stage-times", f"stage times are wrong: order {auto.values['observed_order']:.2f} on an "
+                     f"autonomous problem, {tdep.values['observed_order']:.2f} on its time-dependent twin",
+                     end_bad + _forward_consequences(ctx), confidence=Confidence.HIGH,
+                     contrasts=(_probe_contrast("observed order", tdep, "time-dependent rotation",
+                                                tdep.values["observed_order"], auto, "autonomous rotation",
+                                                auto.values["observed_order"]),))
+        return
+    auto = ctx.probe(lambda p: p.tolerance_sweep(False))
+    tdep = ctx.probe(lambda p: p.tolerance_sweep(True))
+    if auto is None or tdep is None:
+        return
+    a, d = auto.values, tdep.values
+    if a["nfe_ratio"] < 1.5 and d["nfe_ratio"] < 1.5:
+        ctx.forward_cause = "error-control"
+        ctx.emit("error-control", f"error control does not follow the tolerance: NFE {a['nfe'][0]} -> "
+                 f"{a['nfe'][-1]} and error {_fmt(a['errors'][0])} -> {_fmt(a['errors'][-1])} for rtol = atol "
+                 f"1e-5 -> 1e-9", end_bad + _forward_consequences(ctx), confidence=Confidence.HIGH,
+                 contrasts=(_probe_contrast("NFE ratio tol 1e-9 / 1e-5", auto, "this implementation",
+                                            a["nfe_ratio"], None, "an order-p controller (100^(1/(p+1)) per "
+                                            "two decades, squared)", (1e4) ** (1 / (a["claimed_order"] + 1))),),
+                 detail="the steps do not shrink when the tolerance does: the error estimate or the "
+                        "tolerances are not what drives the step size")
+        return
+    if auto.shows_defect:
+        ctx.forward_cause = "wrong-coefficient"
+        ctx.emit("wrong-coefficient", f"a weight or coefficient is wrong: work order {a['work_order']:.2f} on "
+                 f"an autonomous problem, {d['work_order']:.2f} on its time-dependent twin, claimed order "
+                 f"{a['claimed_order']:g}", end_bad + _forward_consequences(ctx), confidence=Confidence.HIGH,
+                 contrasts=(_probe_contrast("work order -dlog(err)/dlog(NFE)", auto, "autonomous rotation",
+                                            a["work_order"], None, "the claimed order", a["claimed_order"]),),
+                 detail="the steps follow the tolerance (NFE x%.1f) but the error falls far slower than the "
+                        "method's order predicts, on an autonomous problem too" % a["nfe_ratio"])
+        return
+    if tdep.shows_defect:
+        ctx.forward_cause = "stage-times"
+        ctx.emit("stage-times", f"stage times are wrong: work order {a['work_order']:.2f} on an autonomous "
+                 f"problem, {d['work_order']:.2f} on its time-dependent twin", end_bad + _forward_consequences(ctx),
+                 confidence=Confidence.HIGH,
+                 contrasts=(_probe_contrast("work order", tdep, "time-dependent rotation", d["work_order"], auto,
+                                            "autonomous rotation", a["work_order"]),))
+
+
+def _same_problem_end_passes(ctx: Context, bad: list[Fact]) -> list[Fact]:
+    probs = {_base_problem(f.problem) for f in bad}
+    return ctx.passing(lambda f: f.check == "error_at_end" and _base_problem(f.problem) in probs)
+
+
+def rule_reverse(ctx: Context) -> None:
+    bad = ctx.failing(lambda f: f.check in _REVERSE or (f.suite == "gradients" and f.check == "reverse_time"))
+    if not bad or ctx.forward_cause:
+        return
+    bad += ctx.failing(lambda f: f.check in _SPAN and _mirrored_span(f))
+    good = _same_problem_end_passes(ctx, bad)
+    probe = ctx.probe(lambda p: p.reverse_time())
+    if probe is not None and probe.shows_defect:
+        v = probe.values
+        ctx.emit("reverse-time", f"reverse time is mishandled: error {_fmt(v['error_reverse'])} integrating "
+                 f"backward against {_fmt(v['error_forward'])} forward on the same problem", bad,
+                 confidence=Confidence.HIGH,
+                 contrasts=(_probe_contrast("max error", probe, "t decreasing", v["error_reverse"], probe,
+                                            "t increasing", v["error_forward"]),))
+    elif good and probe is None:
+        ctx.emit("reverse-time", "reverse time is mishandled: reverse-time checks fail where the forward "
+                 "ones pass", bad, confidence=Confidence.MEDIUM,
+                 contrasts=(Contrast("failing checks", "t decreasing", float(len(bad)), "t increasing (same problems)",
+                                     0.0, tuple(f.check_id for f in bad[:2] + good[:2])),))
+
+
+def rule_dense(ctx: Context) -> None:
+    bad = ctx.failing(lambda f: f.check in _INTERIOR)
+    if not bad or ctx.forward_cause:
+        return
+    good = _same_problem_end_passes(ctx, bad)
+    if not good:
+        return
+    worst = max(bad, key=lambda f: f.ratio or 0.0)
+    e_in = worst.number("error_interior")
+    tol = worst.number("tol")
+    same = [g for g in good if _base_problem(g.problem) == _base_problem(worst.problem)
+            and g.number("error") is not None]
+    same_tol = [g for g in same if tol is not None and g.number("tol") == tol]
+    e_end = min((g.number("error") for g in (same_tol or same)), default=None)
+    # the interior failures have consequences on every check reading outputs between step ends
+    rest = ctx.failing(lambda f: _is_accuracy(f) and f.check not in _END - {"linear_systems_match_expm", "flow_property"}
+                       and f.check not in _BATCH | _REVERSE)
+    rest += ctx.failing(lambda f: f.check in ("linear_systems_match_expm", "flow_property") or _is_gradient(f))
+    title = "outputs between step ends are less accurate than step ends"
+    if e_in is not None and e_end is not None:
+        title += f": error {_fmt(e_in)} at interior output times, {_fmt(e_end)} at the end ({worst.problem})"
+    ctx.forward_cause = "dense-output"
+    ctx.emit("dense-output", title, bad + rest, confidence=Confidence.HIGH,
+             contrasts=(Contrast("max error", "interior output times", e_in if e_in is not None else math.nan,
+                                 "step ends (error_at_end, same problems)",
+                                 e_end if e_end is not None else math.nan,
+                                 (worst.check_id,) + tuple(g.check_id for g in good[:2])),),
+             detail="error_at_end passes on the same problems where error_at_interior_times fails: the "
+                    "steps are accurate, the values read between them are not (a low-order or wrong "
+                    "interpolant, or the step-end value returned for an inner time)")
+
+
+def rule_batch(ctx: Context) -> None:
+    bad = ctx.failing(lambda f: f.check in _BATCH)
+    if not bad or ctx.forward_cause:
+        return
+    good = ctx.passing(lambda f: f.check == "error_at_end")
+    if not good:
+        return
+    worst = max(bad, key=lambda f: f.number("element_difference", "error_batched") or 0.0)
+    val = worst.number("element_difference", "error_batched")
+    ctx.emit("batch-coupling", "the error norm couples or ignores batch elements: an element solved in a "
+             f"batch differs from it solved alone ({worst.check} {_fmt(val) if val is not None else ''})",
+             bad, confidence=Confidence.HIGH,
+             contrasts=(Contrast(worst.check.replace("_", " "), "in a batch", val if val is not None else math.nan,
+                                 "alone (error_at_end passes)", 0.0,
+                                 (worst.check_id,) + tuple(g.check_id for g in good[:2])),))
+
+
+# ================================================================ robustness: nan, crash
+def rule_nan(ctx: Context) -> None:
+    bad = ctx.failing(lambda f: f.verdict == Verdict.FAIL and f.message.startswith("non-finite output"))
+    if not bad:
+        return
+    good = ctx.passing(lambda f: _is_accuracy(f) and not _is_gradient(f))
+    ctx.emit("nan", f"NaN or inf in the result of a well-posed problem ({len(bad)} check(s))", bad,
+             confidence=Confidence.HIGH if good else Confidence.MEDIUM,
+             contrasts=(Contrast("checks with non-finite output", "failing cases", float(len(bad)),
+                                 "accuracy checks with finite output", float(len(good)),
+                                 tuple(f.check_id for f in bad[:3])),),
+             detail="; ".join(sorted({f.message for f in bad})[:3]))
+
+
+def rule_crash(ctx: Context) -> None:
+    errs = ctx.failing(lambda f: f.verdict == Verdict.ERROR and not f.message.startswith("harness error"))
+    by_type: dict[str, list[Fact]] = {}
+    for f in errs:
+        by_type.setdefault(f.message.partition(":")[0].strip() or "exception", []).append(f)
+    for etype, facts in by_type.items():
+        ok = ctx.passing(lambda g: True)
+        ctx.emit("crash", f"raises {etype} on a valid input ({len(facts)} check(s): "
+                 f"{', '.join(sorted({f.check for f in facts})[:3])})", facts,
+                 confidence=Confidence.HIGH if ok else Confidence.MEDIUM,
+                 contrasts=(Contrast("checks raising " + etype, "failing cases", float(len(facts)),
+                                     "checks that returned", float(len(ok)), tuple(f.check_id for f in facts[:3])),),
+                 detail=facts[0].message)
+
+
+# ================================================================ cost
+def rule_cost(ctx: Context) -> None:
+    for cause, pred in (("cost-memory", lambda f: f.suite == "benchmarks" and ("memory" in f.check or "bytes" in f.check)),
+                        ("cost-nfe", lambda f: f.suite == "benchmarks" and "nfe" in f.check
+                         and f.check != "nfe_is_reproducible")):
+        bad = ctx.failing(lambda f, p=pred: p(f) and f.verdict == Verdict.FAIL)
+        if bad:
+            ctx.emit(cause, CAUSES[cause].summary + f" ({', '.join(sorted({f.check for f in bad}))})", bad,
+                     confidence=Confidence.MEDIUM,
+                     contrasts=tuple(Contrast("measured against budget", f.check, _ratio(f), "budget", 1.0,
+                                              (f.check_id,)) for f in bad[:2]),
+                     detail="; ".join(sorted({f.message for f in bad})[:3]))
+
+
+# ================================================================ gradients
+_KINDS = ("y0", "params", "t")
+
+
+def rule_gradients(ctx: Context) -> None:
+    bad = ctx.failing(lambda f: _is_gradient(f) or f.check in ("unused_parameter_gets_zero_gradient",))
+    if not bad or ctx.forward_cause:
+        return
+    auto = ctx.probe(lambda p: p.gradients(False))
+    if auto is None:
+        return
+    tdep = ctx.probe(lambda p: p.gradients(True))
+    a = auto.values
+    if a.get("forward_relative_error", 0.0) > 1e-6:
+        return  # the forward solution itself is off: not a gradient-only defect
+    def kinds(v: dict, test: Callable[[dict, str], bool]) -> list[str]:
+        return [k for k in _KINDS if f"{k}_relative_error" in v and test(v, k)]
+    missing = kinds(a, lambda v, k: bool(v.get(f"{k}_missing")) or bool(v.get(f"{k}_zero")))
+    if missing or ctx.failing(lambda f: f.check == "missing_gradient_is_failure"):
+        which = ", ".join(missing) or "see the checks"
+        ctx.emit("grad-missing", f"the gradient with respect to {which} is missing (None or zero)", bad,
+                 confidence=Confidence.HIGH if missing else Confidence.MEDIUM,
+                 contrasts=(_probe_contrast(f"|dL/d{missing[0] if missing else 'y0'}|", auto, "this implementation",
+                                            0.0, None, "the reference (backprop)", 1.0),) if missing else ())
+        return
+    flipped = kinds(a, lambda v, k: abs(v[f"{k}_alpha"] + 1) < 0.05 and v[f"{k}_residual"] < 0.05)
+    if flipped:
+        k = flipped[0]
+        ctx.emit("grad-sign", f"the gradient with respect to {', '.join(flipped)} has the wrong sign "
+                 f"(dL/d{k} = {a[f'{k}_alpha']:.4g} x the true one)", bad, confidence=Confidence.HIGH,
+                 contrasts=(_probe_contrast(f"dL/d{k} projected on the true gradient", auto, "this implementation",
+                                            a[f"{k}_alpha"], None, "the reference (backprop)", 1.0),),
+                 detail=f"residual after the projection {a[f'{k}_residual']:.2g}: the direction is right, "
+                        "the sign is not")
+        return
+    wrong = kinds(a, lambda v, k: v[f"{k}_relative_error"] > 1e-4)
+    scaled = [k for k in wrong if a[f"{k}_residual"] < 0.1 * abs(a[f"{k}_alpha"] - 1)]
+    if wrong and len(scaled) == len(wrong):
+        k = scaled[0]
+        ctx.emit("grad-scale", f"gradients are scaled: dL/d{'/'.join(scaled)} = {a[f'{k}_alpha']:.6g} x the "
+                 f"true one (right direction)", bad, confidence=Confidence.HIGH,
+                 contrasts=(_probe_contrast(f"dL/d{k} projected on the true gradient", auto, "this implementation",
+                                            a[f"{k}_alpha"], None, "the reference (backprop)", 1.0),),
+                 detail=f"residual after the projection {a[f'{k}_residual']:.2g} against a relative error "
+                        f"{a[f'{k}_relative_error']:.2g}: the gradient is a multiple of the true one")
+        return
+    last = ctx.probe(lambda p: p.gradients(False, last_only=True))
+    if auto.shows_defect and last is not None and not last.shows_defect:
+        ctx.emit("grad-dropped-cotangents", "cotangents of intermediate outputs are dropped: gradients are "
+                 f"right for a loss on the last output only (error {_fmt(last.values['worst_relative_error'])}), "
+                 f"wrong for a loss on every output ({_fmt(a['worst_relative_error'])})", bad,
+                 confidence=Confidence.HIGH,
+                 contrasts=(_probe_contrast("relative gradient error", auto, "loss on every output time",
+                                            a["worst_relative_error"], last, "loss on the last output only",
+                                            last.values["worst_relative_error"]),))
+        return
+    if tdep is not None and tdep.shows_defect and not auto.shows_defect:
+        ctx.emit("grad-wrong-time", "the backward pass evaluates f at the wrong time: gradients are right on "
+                 f"an autonomous problem (error {_fmt(a['worst_relative_error'])}), wrong on its time-dependent "
+                 f"twin ({_fmt(tdep.values['worst_relative_error'])})", bad, confidence=Confidence.HIGH,
+                 contrasts=(_probe_contrast("relative gradient error", tdep, "time-dependent rotation",
+                                            tdep.values["worst_relative_error"], auto, "autonomous rotation",
+                                            a["worst_relative_error"]),))
+        return
+    if auto.shows_defect and bool(ctx.claims.get("adjoint")):
+        rec = a.get("reconstruction_error")
+        ctx.emit("grad-reconstruction-drift", "the backward reconstruction drifts: forward solution accurate "
+                 f"(error {_fmt(a.get('forward_relative_error', math.nan))}), gradients off by "
+                 f"{_fmt(a['worst_relative_error'])} on an autonomous problem, for every output"
+                 + (f" (reconstruction error {_fmt(rec)})" if rec is not None else ""), bad,
+                 confidence=Confidence.MEDIUM,
+                 contrasts=(_probe_contrast("relative error", auto, "gradients (backward pass)",
+                                            a["worst_relative_error"], None, "forward solution",
+                                            a.get("forward_relative_error", math.nan)),),
+                 detail="the forward pass is accurate and the loss's cotangents all arrive (the last-output "
+                        "loss is wrong too), f's time is right (the autonomous problem is wrong too): what is "
+                        "left is the backward solve that rebuilds the state and integrates the adjoint")
+        return
+    if auto.shows_defect:
+        ctx.emit("grad-wrong", f"the gradient with respect to {', '.join(wrong) or 'the inputs'} is wrong "
+                 f"(relative error {_fmt(a['worst_relative_error'])}; forward accurate)", bad,
+                 confidence=Confidence.MEDIUM,
+                 contrasts=(_probe_contrast("relative error", auto, "gradients", a["worst_relative_error"], None,
+                                            "forward solution", a.get("forward_relative_error", math.nan)),))
+
+
+RULES: tuple[Callable[[Context], None], ...] = (
+    rule_hang, rule_mutation, rule_determinism, rule_span, rule_shapes, rule_one_point, rule_zero_field,
+    rule_forward, rule_reverse, rule_dense, rule_batch, rule_nan, rule_gradients, rule_cost, rule_crash,
+)
