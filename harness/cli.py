@@ -675,10 +675,72 @@ CHECKS_PER_FINDING = 5  # check ids printed under a finding in the closing table
 TITLE_WIDTH = 100       # a title longer than this is cut in the table (whole in --json and the report)
 
 
-def diagnose_run(records: list[Any], summary: Summary, st: Settings, *, run_id: str) -> Gate:
-    """Diagnose the run's records (probes included, harness.diagnosis.engine), append the
-    diagnosis to the results file, and decide the gate. A diagnosis that fails is no verdict:
-    the failing checks it would have covered are then undiagnosed, and they gate."""
+# The diagnosis's probes are solves through the implementation under test, so the diagnosis runs
+# in a child process: an implementation that segfaults, ends its process or hangs in C during a
+# probe costs the probes, never the run's verdict (every check's record is in the results file
+# already). The child gets the engine's probe budget plus this much for starting Python and
+# importing torch and the implementation (~5 s on an idle machine, measured up to ~25 s on a
+# loaded 2-core one).
+DIAGNOSIS_START_S = 60.0
+
+
+class DiagnosisChildError(Exception):
+    """The diagnosis child did not return a diagnosis (died, timed out, raised)."""
+
+
+def _diagnosis_child() -> None:
+    """The child's side of `_diagnose_isolated`: the request on stdin, the diagnosis line into
+    the request's output file."""
+    req = json.loads(sys.stdin.read())
+    os.chdir(req["cwd"])
+    if req["cwd"] not in sys.path:
+        sys.path.insert(0, req["cwd"])  # import paths of implementations resolve as in the run
+    from .diagnosis.engine import diagnose
+    from .diagnosis.store import diagnosis_record
+    from .results import load_records
+
+    records = [r for r in load_records(req["results"], missing_ok=True).records if r.run_id == req["run_id"]]
+    line = diagnosis_record(diagnose(records), fail_on=(), run_id=req["run_id"]).to_json()
+    Path(req["out"]).write_text(line + "\n")
+
+
+def _diagnose_isolated(st: Settings, run_id: str, log: Path) -> Diagnosis:
+    """`diagnose` of this run's records, probes included, in a child process (see
+    DIAGNOSIS_START_S); DiagnosisChildError when it gives no diagnosis."""
+    import subprocess
+    import tempfile
+
+    from .diagnosis.engine import DEFAULT_TIME_BUDGET_S
+    from .diagnosis.store import parse_diagnosis_line
+
+    limit = DEFAULT_TIME_BUDGET_S + DIAGNOSIS_START_S
+    with tempfile.TemporaryDirectory(prefix="ode-harness-diagnosis-") as tmp:
+        out = Path(tmp) / "diagnosis.jsonl"
+        req = {"results": str(st.results), "run_id": run_id, "out": str(out), "cwd": str(Path.cwd())}
+        with open(log, "a", encoding="utf-8", errors="replace") as err:
+            err.write("\n--- diagnosis (probes) ---\n")
+            err.flush()
+            try:
+                proc = subprocess.run([sys.executable, "-c", "from harness.cli import _diagnosis_child; _diagnosis_child()"],
+                                      input=json.dumps(req), text=True, stdout=err, stderr=err, timeout=limit)
+            except subprocess.TimeoutExpired:
+                raise DiagnosisChildError(f"did not finish within {limit:g} s") from None
+        if proc.returncode != 0:
+            how = (f"killed by signal {signal.Signals(-proc.returncode).name}" if proc.returncode < 0
+                   else f"exited with status {proc.returncode}")
+            raise DiagnosisChildError(f"{how} (see {log})")
+        try:
+            return parse_diagnosis_line(out.read_text()).diagnosis
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise DiagnosisChildError(f"gave no diagnosis ({type(exc).__name__}: {_first_line(exc)})") from None
+
+
+def diagnose_run(records: list[Any], summary: Summary, st: Settings, *, run_id: str,
+                 log: Path | None = None) -> Gate:
+    """Diagnose the run's records (probes included, harness.diagnosis.engine; in a child process
+    when a check failed, see DIAGNOSIS_START_S), append the diagnosis to the results file, and
+    decide the gate. A diagnosis with probes that fails falls back to the records alone; one
+    that cannot be had at all is no verdict: the failing checks are then undiagnosed, and gate."""
     from .gate import evaluate_gate
 
     diagnosis = Diagnosis(findings=())
@@ -689,14 +751,17 @@ def diagnose_run(records: list[Any], summary: Summary, st: Settings, *, run_id: 
         error = f"diagnosis not available ({exc})"
     else:
         try:
-            diagnosis = diagnose(records)
+            if any(r.verdict.value in ("fail", "error", "timeout") for r in records):
+                diagnosis = _diagnose_isolated(st, run_id, log or st.results.with_suffix(".log"))
+            else:  # nothing to probe: the same diagnosis, without a child
+                diagnosis = diagnose(records, run_probes=False)
         except Exception as exc:  # noqa: BLE001 - a diagnosis failure must not hide the verdict
-            error = f"diagnosis failed: {type(exc).__name__}: {_first_line(exc)}"
+            error = f"diagnosis with probes failed: {type(exc).__name__}: {_first_line(exc)}"
             try:
                 diagnosis = diagnose(records, run_probes=False)
-                error += " (diagnosed again without probes)"
-            except Exception:  # noqa: BLE001
-                pass
+                error += "; diagnosed from the records alone, without probes"
+            except Exception as exc2:  # noqa: BLE001
+                error += f"; without probes too: {type(exc2).__name__}: {_first_line(exc2)}"
     if not error or diagnosis.findings:
         from .diagnosis.store import write_diagnosis
 
@@ -1009,7 +1074,7 @@ def run_check(argv: Sequence[str]) -> int:
     if status not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         harness_error = (f"harness error: pytest ended with status {status} "
                          f"({_last_error_line(log)}); see {log}")
-    gate = diagnose_run(records, summary, st, run_id=run_id)
+    gate = diagnose_run(records, summary, st, run_id=run_id, log=log)
     exit_code = EXIT_FAILED if (not gate.passed or harness_error) else EXIT_OK
     if status == pytest.ExitCode.INTERRUPTED and not summary.failed:
         exit_code = 130

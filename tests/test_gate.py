@@ -222,24 +222,58 @@ def test_the_run_is_diagnosed_stored_and_gated(tmp_path, monkeypatch):
     (stored,) = read_diagnoses(st.results).values()
     assert stored.run_id == "r1" and stored.diagnosis.findings == gate.diagnosis.findings
     assert stored.fail_on == {C.RESULTS}
-    st.fail_on = DEFAULT_FAIL_ON
-    assert not cli.diagnose_run([rec], summary, st, run_id="r1").passed
+    assert not evaluate_gate(gate.diagnosis, DEFAULT_FAIL_ON, summary.failing).passed
 
 
-def test_a_diagnosis_that_fails_leaves_the_checks_gating(tmp_path, monkeypatch):
+def _rec(st: cli.Settings, iut: str = "lib", **kw) -> CheckRecord:
+    base = dict(check_id=f"forward_accuracy.test_error_at_end[A3-iut={iut}-method=dopri5]", suite="forward_accuracy",
+                check="test_error_at_end", iut=iut, method="dopri5", problem="A3", verdict=Verdict.FAIL,
+                message="error = 3e-3 exceeds 1e-6", run_id="r1")
+    base.update(kw)
+    rec = CheckRecord(**base)
+    append_record(st.results, rec, fsync=False)
+    return rec
+
+
+def test_a_diagnosis_that_cannot_be_had_leaves_the_checks_gating(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     import harness.diagnosis.engine as engine
+
+    def child_fails(st, run_id, log):
+        raise cli.DiagnosisChildError("seeded: the child died")
 
     def broken(records, **kw):
         raise RuntimeError("seeded diagnosis failure")
 
-    monkeypatch.setattr(engine, "diagnose", broken)
+    monkeypatch.setattr(cli, "_diagnose_isolated", child_fails)
     st = _settings(tmp_path, parse_categories("cost"))
-    rec = CheckRecord(check_id="x", suite="s", check="c", verdict=Verdict.FAIL, run_id="r1")
+    rec = _rec(st)
+    # the child failed: the records alone are diagnosed, in this process
+    gate = cli.diagnose_run([rec], cli.summarize([rec], st, None), st, run_id="r1")
+    assert "seeded: the child died" in gate.diagnosis_error and "records alone" in gate.diagnosis_error
+    assert {c for f in gate.diagnosis.findings for c in f.checks} == {rec.check_id} and not gate.undiagnosed
+    # no diagnosis at all: the failing check is undiagnosed and gates whatever the categories
+    monkeypatch.setattr(engine, "diagnose", broken)
+    st.results = tmp_path / "second.jsonl"
+    rec = _rec(st)
     gate = cli.diagnose_run([rec], cli.summarize([rec], st, None), st, run_id="r1")
     assert not gate.passed and "seeded diagnosis failure" in gate.diagnosis_error
-    assert [x["check_id"] for x in gate.undiagnosed] == ["x"]
-    assert not st.results.exists() or not read_diagnoses(st.results)  # nothing stored to mislead the report
+    assert [x["check_id"] for x in gate.undiagnosed] == [rec.check_id]
+    assert not read_diagnoses(st.results)  # nothing stored that would mislead the report
+
+
+@pytest.mark.slow
+def test_an_implementation_that_segfaults_in_a_probe_costs_the_probes_not_the_run(tmp_path, monkeypatch):
+    """The probes run in a child process: a segfault there leaves the verdict to the records."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
+    st = _settings(tmp_path)
+    rec = _rec(st, iut="tests.fixtures.faulty_segfault:odeint")
+    gate = cli.diagnose_run([rec], cli.summarize([rec], st, None), st, run_id="r1", log=tmp_path / "run.log")
+    assert "killed by signal SIGSEGV" in gate.diagnosis_error, gate.diagnosis_error
+    assert not gate.passed and {c for f in gate.diagnosis.findings for c in f.checks} == {rec.check_id}
+    assert "--- diagnosis (probes) ---" in (tmp_path / "run.log").read_text()
 
 
 # --------------------------------------------------------------------------- acceptance 4 (subprocess)

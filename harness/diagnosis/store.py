@@ -29,7 +29,8 @@ from harness.diagnosis.model import Category, Confidence, Contrast, Diagnosis, F
 from harness.results import SCHEMA_VERSION, CheckRecord, _Record, append_record, current_run_id, utc_now
 
 __all__ = ["DIAGNOSIS_KIND", "DiagnosisRecord", "StoredDiagnosis", "finding_to_dict", "finding_from_dict",
-           "write_diagnosis", "read_diagnoses", "diagnosis_line_numbers"]
+           "write_diagnosis", "read_diagnoses", "diagnosis_line_numbers", "diagnosis_record",
+           "parse_diagnosis_line"]
 
 DIAGNOSIS_KIND = "diagnosis"
 
@@ -85,15 +86,29 @@ class StoredDiagnosis:
     fail_on: frozenset[Category]
 
 
+def diagnosis_record(diagnosis: Diagnosis, *, fail_on: Iterable[Category], run_id: str | None = None) -> DiagnosisRecord:
+    """The stored form of ``diagnosis`` (``run_id``: `current_run_id` unless given)."""
+    return DiagnosisRecord(run_id=run_id or current_run_id(),
+                           fail_on=sorted(Category(c).value for c in fail_on),
+                           findings=[finding_to_dict(f) for f in diagnosis.findings],
+                           probes=[_raw(p) for p in diagnosis.probes])
+
+
 def write_diagnosis(path: str | os.PathLike[str], diagnosis: Diagnosis, *, fail_on: Iterable[Category],
                     run_id: str | None = None, fsync: bool = True) -> DiagnosisRecord:
     """Append the diagnosis line of this run (``run_id``: `current_run_id` unless given)."""
-    rec = DiagnosisRecord(run_id=run_id or current_run_id(),
-                          fail_on=sorted(Category(c).value for c in fail_on),
-                          findings=[finding_to_dict(f) for f in diagnosis.findings],
-                          probes=[_raw(p) for p in diagnosis.probes])
+    rec = diagnosis_record(diagnosis, fail_on=fail_on, run_id=run_id)
     append_record(path, rec, fsync=fsync)  # type: ignore[arg-type]
     return rec
+
+
+def parse_diagnosis_line(line: str | bytes) -> StoredDiagnosis:
+    """One diagnosis line (`DiagnosisRecord.to_json`) read back; ValueError, TypeError or
+    KeyError when it is not one."""
+    data = json.loads(line)
+    if not isinstance(data, dict):
+        raise ValueError(f"a diagnosis line is a JSON object, got {type(data).__name__}")
+    return _stored(data)
 
 
 def _raw(rec: CheckRecord) -> dict[str, Any]:
@@ -131,9 +146,7 @@ def read_diagnoses(path: str | os.PathLike[str]) -> dict[int, StoredDiagnosis]:
     out: dict[int, StoredDiagnosis] = {}
     for lineno, raw in _diagnosis_lines(path):
         try:
-            data = json.loads(raw.decode("utf-8"))
-            if isinstance(data, dict) and data.get("kind") == DIAGNOSIS_KIND:
-                out[lineno] = _stored(data)
+            out[lineno] = parse_diagnosis_line(raw.decode("utf-8"))
         except (ValueError, TypeError, KeyError, UnicodeDecodeError):
             continue
     return out
