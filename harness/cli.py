@@ -60,7 +60,7 @@ from .shard import SHARD_OPTION, Shard
 PROG = "ode-harness"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 VERDICT_ORDER = ("pass", "fail", "error", "timeout", "skip")
-SUMMARY_SCHEMA = 1
+SUMMARY_SCHEMA = 2  # 2: "findings" and "gate"; the verdict is the gate's (a failing check outside --fail-on passes)
 
 
 class UsageError(Exception):

@@ -287,9 +287,14 @@ def test_contract_only_defect_passes_with_fail_on_results_gradients(tmp_path):
     from tests.test_cli import run_cli
 
     base = ["check", MUTANT, "--method", "dopri5", "--select", SELECT, "--jobs", "1"]
+
+    def run(args: list[str], out: Path):  # results and JSON summary; no report, no JUnit (time)
+        return run_cli([*args, "--results", str(out / "results.jsonl"), "--json", str(out / "summary.json")],
+                       out, outputs=False)
+
     with ThreadPoolExecutor(max_workers=2) as pool:
-        narrow = pool.submit(run_cli, [*base, "--fail-on", "results,gradients"], tmp_path / "narrow")
-        default = pool.submit(run_cli, base, tmp_path / "default")
+        narrow = pool.submit(run, [*base, "--fail-on", "results,gradients"], tmp_path / "narrow")
+        default = pool.submit(run, base, tmp_path / "default")
         narrow_run, default_run = narrow.result(), default.result()
     for run in (narrow_run, default_run):
         assert not run.timed_out and "Traceback" not in run.stderr + run.stdout, run.stderr[-3000:]
