@@ -62,6 +62,7 @@ import torch
 from . import cost
 from .claims import Claims
 from .config import ConfigError, ToleranceOverride, match_override, parse_claim_value, parse_override_arg
+from .diagnosis.model import CAUSES, Category
 from .implementations import Implementation, ImplementationLoadError, load_implementation
 from .profiles import DEFAULT_PROFILE, Profile, get_profile
 from .results import (RESULTS_ENV, RUN_ID_ENV, CheckRecord, Verdict, append_record, current_run_id,
@@ -541,13 +542,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     message = ""
     expected = getattr(report, "wasxfail", None)
     exc = call.excinfo.value if call.excinfo is not None else None
+    recorded = _recorded_error(item, exc.original) if isinstance(exc, IUTError) and expected is not None else None
     if isinstance(exc, CheckTimeout):
         # a timeout is a finding of its own, known finding (xfail) or not
         verdict, message = Verdict.TIMEOUT, str(exc)
         _add_incident(item.config, case, "timeout", item.nodeid)
         expected = _not_expected(report, expected)
+    elif recorded is not None:
+        # an exception of the implementation that its known finding records (Finding.raises):
+        # an expected failure of category robustness, cause "crash"
+        verdict, message = Verdict.FAIL, str(exc)
+        chk_extra = {"expected_failure": recorded,
+                     "expected_category": str(Category.ROBUSTNESS), "expected_cause": CAUSES["crash"].key}
     elif isinstance(exc, (IUTError, CheckNotRun)):
-        # so is an exception of the implementation: known findings are about what it computes
+        # so is any other exception of the implementation: known findings are about what it
+        # computes, or name the exceptions they record
         verdict, message = Verdict.ERROR, str(exc)
         expected = _not_expected(report, expected)
     elif expected is not None:
@@ -583,6 +592,24 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
                **({"not_run": True} if isinstance(exc, CheckNotRun) else {})},
     )
     append_record(cfg.results, rec)
+
+
+_RECORDED_ERROR = pytest.StashKey[Callable[[BaseException], "str | None"]]()
+
+
+def expect_known_finding(node: pytest.Item, evidence: str,
+                         recorded_error: Callable[[BaseException], str | None]) -> None:
+    """Mark a check as an expected failure (a known finding, suites/known_findings.py) with its
+    evidence. `recorded_error(exc)`: the evidence of the finding that records the exception
+    `exc` of the implementation, or None; an exception it does not record stays an error."""
+    node.add_marker(pytest.mark.xfail(reason=f"known finding: {evidence}", strict=False))
+    node.stash[_RECORDED_ERROR] = recorded_error
+
+
+def _recorded_error(item: pytest.Item, exc: BaseException) -> str | None:
+    recorded = item.stash.get(_RECORDED_ERROR, None)
+    evidence = recorded(exc) if recorded is not None else None
+    return f"known finding: {evidence}" if evidence else None
 
 
 def _not_expected(report: pytest.TestReport, expected: Any) -> None:

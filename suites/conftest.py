@@ -29,17 +29,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark the cases of suites/known_findings.py as expected failures, with their evidence."""
-    from .known_findings import finding_for
+    from .known_findings import expect_finding
 
     for item in items:
         params = getattr(item, "callspec", None) and item.callspec.params
         case = params.get("ode_case") if params else None
         if not isinstance(case, OdeCase):
             continue
-        finding = finding_for(case.impl.name, case.method, item.originalname, params.get("problem_name"),
-                              case.profile.name)
-        if finding is not None:
-            item.add_marker(pytest.mark.xfail(reason=f"known finding: {finding.evidence}", strict=False))
+        expect_finding(item, case.impl.name, case.method, item.originalname, params.get("problem_name"),
+                       case.profile.name)
 
 
 @pytest.fixture

@@ -15,6 +15,18 @@ TORCHDIFFEQ_FORWARD = ("torchdiffeq", "torchdiffeq-adjoint")
 
 
 @dataclass(frozen=True)
+class Raised:
+    """An exception the implementation is recorded to raise: its type's name (exactly
+    ``type(exc).__name__``, no base class) and, optionally, a fragment of its message."""
+
+    type_name: str
+    message: str = ""  # empty: any message
+
+    def covers(self, exc: BaseException) -> bool:
+        return type(exc).__name__ == self.type_name and self.message in str(exc)
+
+
+@dataclass(frozen=True)
 class Finding:
     iut: str | tuple[str, ...]  # one implementation or several sharing the cause
     methods: tuple[str, ...]
@@ -22,13 +34,20 @@ class Finding:
     evidence: str
     problems: tuple[str, ...] = ()  # empty: every problem
     profiles: tuple[str, ...] = ()  # empty: every profile (a finding only a deeper sweep shows names them)
+    # the recorded crashes: an exception of the implementation in a matching check is a known
+    # finding (category robustness, cause "crash") only if one of these covers it; any other
+    # exception stays an error verdict (empty: the finding covers wrong results, no exception)
+    raises: tuple[Raised, ...] = ()
 
     def matches(self, iut: str, method: str, check: str, problem: str | None,
-                profile: str | None = None) -> bool:
+                profile: str | None = None, error: BaseException | None = None) -> bool:
+        """Whether this finding describes the case; with `error` (the exception the
+        implementation raised in it), whether it describes that exception too."""
         iuts = (self.iut,) if isinstance(self.iut, str) else self.iut
         return (iut in iuts and method in self.methods and check in self.checks
                 and (not self.problems or problem in self.problems)
-                and (not self.profiles or profile in self.profiles))
+                and (not self.profiles or profile in self.profiles)
+                and (error is None or any(r.covers(error) for r in self.raises)))
 
 
 _FORWARD = ("test_error_at_end", "test_error_at_interior_times", "test_error_batched",
@@ -238,11 +257,29 @@ KNOWN_FINDINGS: tuple[Finding, ...] = (
 
 
 def finding_for(iut: str, method: str, check: str, problem: str | None,
-                profile: str | None = None) -> Finding | None:
+                profile: str | None = None, error: BaseException | None = None) -> Finding | None:
+    """The first known finding for the case (with `error`: the first that also records that
+    exception, see `Finding.raises`), or None."""
     for f in KNOWN_FINDINGS:
-        if f.matches(iut, method, check, problem, profile):
+        if f.matches(iut, method, check, problem, profile, error):
             return f
     return None
+
+
+def expect_finding(node, iut: str, method: str, check: str, problem: str | None, profile: str | None) -> None:
+    """Mark the pytest item `node` as an expected failure when a known finding matches the case,
+    telling the plugin which of the implementation's exceptions the findings record."""
+    from harness.pytest_plugin import expect_known_finding
+
+    finding = finding_for(iut, method, check, problem, profile)
+    if finding is None:
+        return
+
+    def recorded_error(exc: BaseException) -> str | None:
+        covering = finding_for(iut, method, check, problem, profile, exc)
+        return None if covering is None else covering.evidence
+
+    expect_known_finding(node, finding.evidence, recorded_error)
 
 
 # Gradient suite (suites/test_gradients.py). Checks parametrized by gradient group are named
@@ -379,10 +416,9 @@ KNOWN_FINDINGS = KNOWN_FINDINGS + GRADIENT_FINDINGS
 from harness.problems import get_problem as _get_problem  # noqa: E402
 from harness.problems import problem_names as _problem_names  # noqa: E402
 
-# An exception of the implementation stays an error verdict even where a finding matches
-# (harness/pytest_plugin.py: known findings are about what it computes); the entries below whose
-# evidence is an exception (IndexError, the t-shape stack error, the adjoints' gradient-shape
-# errors, StallGuard's no-progress error) are the record of that error's cause.
+# An exception of the implementation is a known finding (category robustness, cause "crash") only
+# where the matching entry records it (`raises`: type name and message fragment); any other
+# exception stays an error verdict (harness/pytest_plugin.py).
 TORCHDYN_ALL = ("torchdyn", "torchdyn-adjoint", "torchdyn-interp-adjoint")  # one forward solver
 _NON_AUTONOMOUS = tuple(n for n in _problem_names() if "non-autonomous" in _get_problem(n).tags)
 _GRAD_ALL = ("test_grad_y0_vs_forward_sensitivity", "test_grad_params_vs_forward_sensitivity",
@@ -474,18 +510,24 @@ _TA_INTERP = (
     "t = (0, 0.5, 1), L = sum y: dL/dy0 off by 0.61 (torchdyn-adjoint 7.4e-9). With fixed steps the "
     "rows are the grid and the attribution is right (rk4 h = 0.01: dL/dy0 error 2.0e-8).")
 
+# the exceptions on record (Finding.raises): type and a fragment of the message quoted above
+_TD_TSHAPE_RAISES = (Raised("RuntimeError", "stack expects each tensor to be equal size"),)
+_TD_LANDING_RAISES = (Raised("RuntimeError", "torchdyn made no progress"),   # the adapter's StallGuard
+                      Raised("RuntimeError", "torchdyn returned no row at the output time"))  # the adapter's check
+
 TORCHDYN_FINDINGS: tuple[Finding, ...] = (  # first match wins: the adjoints' own cause first
     Finding(iut=("torchdyn-adjoint", "torchdyn-interp-adjoint"), methods=("dopri5", "tsit5", "rk4", "euler", "midpoint"),
-            checks=("test_unused_parameter_gets_zero_gradient", "test_inputs_not_mutated"), evidence=_TA_UNUSED),
+            checks=("test_unused_parameter_gets_zero_gradient", "test_inputs_not_mutated"), evidence=_TA_UNUSED,
+            raises=(Raised("RuntimeError", "must match the size of tensor b"),)),
     Finding(iut=TORCHDYN_ALL, methods=("rk4",), checks=_FORWARD + _GRAD_ALL, problems=_NON_AUTONOMOUS,
             evidence=_TD_RK4),
     Finding(iut=TORCHDYN_ALL, methods=("rk4",),
             checks=("test_gradient_order_fixed_step", "test_linear_systems_match_expm", "test_time_reversal"),
             evidence=_TD_RK4),
     Finding(iut=TORCHDYN_ALL, methods=("dopri5", "tsit5"), checks=_FORWARD, problems=("E1", "E3", "E5"),
-            evidence=_TD_TSHAPE),
+            evidence=_TD_TSHAPE, raises=_TD_TSHAPE_RAISES),
     Finding(iut=TORCHDYN_ALL, methods=("dopri5", "tsit5"), checks=("test_tolerance_proportionality_bound",),
-            evidence=_TD_TSHAPE),
+            evidence=_TD_TSHAPE, raises=_TD_TSHAPE_RAISES),
     Finding(iut=TORCHDYN_ALL, methods=("dopri5", "tsit5"), checks=_FORWARD,
             problems=("A2", "A3", "A4", "A5", "B1", "B3", "B4", "B5", "C1", "D1", "D2", "D3", "D4", "E2",
                       "E4", "arenstorf", "linear-random-stable", "linear-skew", "mlp-softplus",
@@ -503,16 +545,16 @@ TORCHDYN_FINDINGS: tuple[Finding, ...] = (  # first match wins: the adjoints' ow
                     # the same properties without gradients: the same dropped outputs
                     "test_without_grad_shapes_and_dtypes_kept", "test_without_grad_deterministic",
                     "test_without_grad_inputs_not_mutated"),
-            evidence=_TD_LANDING),
+            evidence=_TD_LANDING, raises=_TD_LANDING_RAISES),
     Finding(iut=TORCHDYN_ALL, methods=("dopri5", "tsit5"), checks=("test_field_evaluated_only_inside_span",),
             evidence=_TD_PROBE),
     Finding(iut=TORCHDYN_ALL, methods=("dopri5", "tsit5", "rk4", "euler", "midpoint"),
             checks=("test_one_time_point_returns_y0", "test_field_evaluated_only_inside_span",
                     "test_without_grad_one_time_point_returns_y0"),
-            evidence=_TD_ONE_POINT),
+            evidence=_TD_ONE_POINT, raises=(Raised("IndexError", "index 1 is out of bounds for dimension 0 with size 1"),)),
     Finding(iut="torchdyn-adjoint", methods=("dopri5", "tsit5", "rk4", "euler", "midpoint"),
             checks=_GRAD_ALL + ("test_missing_gradient_is_failure", "test_adjoint_on_contracting_problem"),
-            evidence=_TA_TSPAN),
+            evidence=_TA_TSPAN, raises=(Raised("RuntimeError", "returned an invalid gradient at index 2"),)),
     Finding(iut="torchdyn-interp-adjoint", methods=("dopri5", "tsit5"),
             checks=_GRAD_ALL + ("test_adjoint_on_contracting_problem", "test_gradient_error_falls_with_tolerance"),
             evidence=_TA_INTERP),

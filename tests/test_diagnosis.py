@@ -1,50 +1,274 @@
 """The diagnosis engine (issue 11): findings from check records, causes told apart by measured
-contrasts, probes through the implementation under test."""
+contrasts, probes through the implementation under test.
+
+Rules that read the run's own records are tested on constructed records; rules that need a
+probe are tested live on the one seeded bug they name (harness.mutants, or a seeded bug here
+where the catalog has none), from a single failing record: the probe has to find the cause.
+"""
 
 from __future__ import annotations
 
-from harness.diagnosis import UNEXPLAINED, Category
+from fractions import Fraction
+
+import pytest
+
+from harness import mutants
+from harness.diagnosis import UNEXPLAINED, Category, Confidence
 from harness.diagnosis.engine import diagnose
+from harness.diagnosis.known import match_known
+from harness.diagnosis.facts import fact_of
+from harness.diagnosis.probes import Prober
+from harness.implementations import load_implementation
 from harness.results import CheckRecord, Verdict
 
-
-def _rec(check: str, suite: str, verdict: Verdict, *, problem: str = "A1", message: str = "",
-         iut: str = "x", method: str = "dopri5", **kw) -> CheckRecord:
-    return CheckRecord(check_id=f"{suite}.{check}[{iut}-{method}-{problem}]", suite=suite, check=check,
-                       iut=iut, method=method, problem=problem, verdict=verdict, message=message, **kw)
+ADAPTIVE = {"order": 5, "dense_order": 4, "adaptive": True, "t_grad": True, "adjoint": False}
+FIXED4 = {"order": 4, "dense_order": 4, "adaptive": False, "t_grad": True, "adjoint": False}
 
 
-def test_fallback_every_failing_check_is_its_own_unexplained_finding():
+def _rec(check: str, suite: str, verdict: Verdict = Verdict.FAIL, *, problem: str = "A1", message: str = "",
+         iut: str = "x", method: str = "dopri5", claims: dict | None = None, tag: str = "", **kw) -> CheckRecord:
+    return CheckRecord(check_id=f"{suite}.{check}[{problem}{tag}-{iut}-{method}]", suite=suite, check=check,
+                       iut=iut, method=method, problem=problem, verdict=verdict, message=message,
+                       extra={"claims": dict(claims or ADAPTIVE)}, **kw)
+
+
+def _causes(diag) -> list[str]:
+    return [f.cause_key for f in diag.findings]
+
+
+# ------------------------------------------------------------------ fallback and categories
+def test_fallback_every_unexplained_failing_check_is_its_own_finding():
     recs = [
         _rec("test_error_at_end", "forward_accuracy", Verdict.PASS),
-        _rec("test_error_at_end", "forward_accuracy", Verdict.FAIL, problem="A3", message="error = 1 exceeds 0.1"),
-        _rec("test_grad_y0_vs_forward_sensitivity", "gradients", Verdict.FAIL),
-        _rec("test_inputs_not_mutated", "properties", Verdict.FAIL),
-        _rec("test_flow_property", "properties", Verdict.FAIL),
-        _rec("test_nfe_per_tolerance", "benchmarks", Verdict.FAIL),
-        _rec("test_error_float32", "forward_accuracy", Verdict.ERROR, message="RuntimeError: boom"),
-        _rec("test_error_batched", "forward_accuracy", Verdict.TIMEOUT),
+        _rec("test_error_at_end", "forward_accuracy", problem="A3", message="error = 1 exceeds 0.1",
+             measured={"error": 1.0}, threshold=0.1),
+        _rec("test_grad_y0_vs_forward_sensitivity", "gradients"),
+        _rec("test_flow_property", "properties"),
         _rec("test_error_batched", "forward_accuracy", Verdict.SKIP, problem="B1"),
+        _rec("test_error_at_end", "forward_accuracy", Verdict.ERROR, problem="B4",
+             message="harness error: KeyError: 'x'"),
     ]
-    diag = diagnose(recs, run_probes=False)
-    got = {f.checks: (f.cause_key, f.category) for f in diag.findings}
-    assert all(c == UNEXPLAINED for c, _ in got.values())
-    by_check = {ids[0].split("[")[0]: cat for ids, (_, cat) in got.items()}
-    assert by_check == {
-        "forward_accuracy.test_error_at_end": Category.RESULTS,
-        "gradients.test_grad_y0_vs_forward_sensitivity": Category.GRADIENTS,
-        "properties.test_inputs_not_mutated": Category.CONTRACT,
-        "properties.test_flow_property": Category.RESULTS,
-        "benchmarks.test_nfe_per_tolerance": Category.COST,
-        "forward_accuracy.test_error_float32": Category.ROBUSTNESS,
-        "forward_accuracy.test_error_batched": Category.ROBUSTNESS,
-    }
-    assert len(diag.findings) == 7 and not diag.gate()
+    diag = diagnose(recs, run_probes=False)  # no probe: the forward and gradient rules stand back
+    assert _causes(diag) == [UNEXPLAINED] * 4
+    cats = {f.checks[0].split("[")[0] + f.checks[0].split("[")[1][:2]: f.category for f in diag.findings}
+    assert cats == {"forward_accuracy.test_error_at_endA3": Category.RESULTS,
+                    "gradients.test_grad_y0_vs_forward_sensitivityA1": Category.GRADIENTS,
+                    "properties.test_flow_propertyA1": Category.RESULTS,
+                    "forward_accuracy.test_error_at_endB4": Category.ROBUSTNESS}
+    assert not diag.gate()
     assert "error = 1 exceeds 0.1" in next(f.title for f in diag.findings if "A3" in f.checks[0])
 
 
-def test_no_failing_check_no_finding():
+def test_no_failing_check_no_finding_and_no_probe():
     recs = [_rec("test_error_at_end", "forward_accuracy", Verdict.PASS),
             _rec("test_error_batched", "forward_accuracy", Verdict.SKIP)]
+    diag = diagnose(recs, impl_spec="reference")
+    assert diag.findings == () and diag.probes == () and diag.gate()
+
+
+# ------------------------------------------------------------------ rules on the run's records
+def test_direct_contract_and_robustness_rules():
+    recs = [
+        _rec("test_inputs_not_mutated", "properties", message="y0 changed"),
+        _rec("test_without_grad_inputs_not_mutated", "properties", Verdict.PASS),
+        _rec("test_deterministic", "properties"),
+        _rec("test_field_evaluated_only_inside_span", "properties",
+             measured={"t": [0.0, 1.0], "t_seen_min": 0.0, "t_seen_max": 1.5}),
+        _rec("test_without_grad_shapes_and_dtypes_kept", "properties", message="dtype float32, expected float64"),
+        _rec("test_without_grad_one_time_point_returns_y0", "properties", message="shape (3,) expected (1, 3)"),
+        _rec("test_one_time_point_returns_y0", "properties", message="y(t0) = 0.1 differs from y0"),
+        _rec("test_without_grad_zero_field_keeps_y_constant", "properties"),
+        _rec("test_error_at_end", "forward_accuracy", Verdict.TIMEOUT, problem="B5"),
+        _rec("test_error_at_end", "forward_accuracy", Verdict.ERROR, problem="C1", message="ValueError: bad"),
+        _rec("test_error_at_end", "forward_accuracy", Verdict.ERROR, problem="C2", message="ValueError: worse"),
+        _rec("test_linear_systems_match_expm", "properties", message="non-finite output: ys[1, 0] = nan"),
+        _rec("test_nfe_per_tolerance", "benchmarks", message="nfe = 900 exceeds 600", measured={"nfe": 900},
+             threshold=600),
+    ]
     diag = diagnose(recs, run_probes=False)
-    assert diag.findings == () and diag.gate()
+    got = {f.cause_key: f for f in diag.findings}
+    assert sorted(got) == sorted(["input-mutation", "nondeterminism", "outside-span", "shape-dtype-device",
+                                  "one-time-point", "precision-loss", "hang", "crash", "nan", "cost-nfe"])
+    assert len(got["shape-dtype-device"].checks) == 2      # the squeezed one-point output is the same defect
+    assert len(got["crash"].checks) == 2 and "ValueError" in got["crash"].title
+    assert got["input-mutation"].confidence == Confidence.HIGH  # the grad-free twin passed
+    assert got["cost-nfe"].category == Category.COST and got["cost-nfe"].contrasts[0].bad_value == 1.5
+    assert got["hang"].category == Category.ROBUSTNESS
+
+
+def test_dense_output_rule_contrasts_interior_with_step_ends():
+    recs = [
+        _rec("test_error_at_end", "forward_accuracy", Verdict.PASS, problem="A3", tag="-tol=1e-08",
+             measured={"error": 2e-9, "tol": 1e-8}, message="error = 2e-09"),
+        _rec("test_error_at_interior_times", "forward_accuracy", problem="A3", measured={"error_interior": 3e-5, "tol": 1e-8},
+             threshold=1e-6, message="error_interior = 3e-05 exceeds 1e-06"),
+        _rec("test_dense_output_order_adaptive", "convergence_order", problem="B4[0,2]"),
+        _rec("test_grad_params_vs_forward_sensitivity", "gradients", problem="mlp-tanh-t"),
+    ]
+    diag = diagnose(recs, run_probes=False)
+    assert _causes(diag) == ["dense-output"] and len(diag.findings[0].checks) == 3
+    c = diag.findings[0].contrasts[0]
+    assert (c.bad_value, c.good_value) == (3e-5, 2e-9)
+    # without the passing step-end twin the contrast is missing: no diagnosis
+    diag = diagnose(recs[1:], run_probes=False)
+    assert UNEXPLAINED in _causes(diag) and "dense-output" not in _causes(diag)
+
+
+def test_batch_rule_needs_the_unbatched_twin_to_pass():
+    recs = [_rec("test_error_at_end", "forward_accuracy", Verdict.PASS),
+            _rec("test_batch_independence", "properties", measured={"element_difference": 0.17}),
+            _rec("test_error_batched", "forward_accuracy")]
+    assert _causes(diagnose(recs, run_probes=False)) == ["batch-coupling"]
+    assert "batch-coupling" not in _causes(diagnose(recs[1:], run_probes=False))
+
+
+def test_reverse_rule_claims_the_mirrored_span():
+    recs = [_rec("test_error_at_end", "forward_accuracy", Verdict.PASS, problem="A3"),
+            _rec("test_error_in_reverse_time", "forward_accuracy", problem="A3"),
+            _rec("test_field_evaluated_only_inside_span", "properties",
+                 measured={"t": [0.0, -1.0], "t_seen_min": 0.0, "t_seen_max": 1.0})]
+    diag = diagnose(recs, run_probes=False)
+    assert _causes(diag) == ["reverse-time"] and len(diag.findings[0].checks) == 2
+    # f outside the span of an increasing t is its own defect
+    recs[2] = _rec("test_field_evaluated_only_inside_span", "properties",
+                   measured={"t": [0.0, 1.0], "t_seen_min": 0.0, "t_seen_max": 1.2})
+    assert sorted(_causes(diagnose(recs, run_probes=False))) == ["outside-span", "reverse-time"]
+
+
+def test_contracting_drift_reads_the_reconstruction_error():
+    m = {"reconstruction_error": 0.019, "grad_y0_error": 1.8e-9, "grad_y0_bound": 3.7e-4,
+         "grad_params_error": 2.8e-2, "grad_params_bound": 2.2e-4, "max_error_over_bound": 126.0}
+    recs = [_rec("test_adjoint_on_contracting_problem", "gradients", problem="contracting-diag", measured=m),
+            _rec("test_grad_params_vs_forward_sensitivity", "gradients", problem="contracting-diag")]
+    diag = diagnose(recs, run_probes=False)
+    assert _causes(diag) == ["grad-reconstruction-drift"] and len(diag.findings[0].checks) == 2
+    # dL/dy0 off too: not the reconstruction's signature
+    recs[0] = _rec("test_adjoint_on_contracting_problem", "gradients", problem="contracting-diag",
+                   measured=dict(m, grad_y0_error=1.0))
+    assert "grad-reconstruction-drift" not in _causes(diagnose(recs, run_probes=False))
+
+
+# ------------------------------------------------------------------ known findings
+class _Known:
+    def __init__(self, iut, methods, cause, evidence):
+        self.iut, self.methods, self.cause, self.evidence = iut, methods, cause, evidence
+
+
+def test_known_findings_match_on_iut_method_and_cause_only():
+    recs = [_rec("test_inputs_not_mutated", "properties", iut="lib", method="m1"),
+            _rec("test_deterministic", "properties", iut="lib", method="m1")]
+    entries = [_Known(("lib", "lib-adjoint"), ("m1",), "input-mutation", "writes y0 (measured)"),
+               _Known("lib", ("m2",), "nondeterminism", "other method")]
+    diag = diagnose(recs, run_probes=False, known=entries)
+    by = {f.cause_key: f for f in diag.findings}
+    assert by["input-mutation"].expected == "writes y0 (measured)"
+    assert by["nondeterminism"].expected is None
+    assert [f.cause_key for f in diag.failing(frozenset(Category))] == ["nondeterminism"]
+    # an unexplained check marked as an expected failure by the suites keeps its evidence
+    rec = _rec("test_flow_property", "properties", iut="lib", method="m1")
+    rec.extra["expected_failure"] = "known: flow"
+    (f,) = diagnose([rec], run_probes=False, known=entries).findings
+    assert f.unexplained and f.expected == "known: flow"
+    assert match_known((), {}, entries) == ()
+
+
+# ------------------------------------------------------------------ probes, live, one seeded bug each
+def _live(spec: str, method: str, claims: dict, *failing: tuple[str, str], budget: float = 60.0, problem="A3"):
+    recs = [_rec("test_error_at_end", "forward_accuracy", Verdict.PASS, problem="B1", iut=spec, method=method,
+                 claims=claims)]
+    recs += [_rec(check, suite, problem=problem, iut=spec, method=method, claims=claims) for check, suite in failing]
+    return diagnose(recs, time_budget_s=budget)
+
+
+_END = ("test_error_at_end", "forward_accuracy")
+_GRAD = ("test_grad_y0_vs_forward_sensitivity", "gradients")
+
+
+@pytest.mark.parametrize("mutant, method, claims, cause", [
+    ("wrong_weight_rk4", "rk4", FIXED4, "wrong-coefficient"),
+    ("dropped_last_partial_step", "rk4", FIXED4, "last-partial-step"),
+    ("perturbed_coefficient_dopri5", "dopri5", ADAPTIVE, "wrong-coefficient"),
+    ("tolerance_ignored", "dopri5", ADAPTIVE, "error-control"),
+    ("float32_internal", "dopri5", ADAPTIVE, "precision-loss"),
+])
+def test_forward_probes_name_the_seeded_cause(mutant, method, claims, cause):
+    diag = _live(f"harness.mutants:{mutant}", method, claims, _END, _GRAD)
+    assert _causes(diag) == [cause], [f.title for f in diag.findings]
+    (f,) = diag.findings
+    assert len(f.checks) == 2 and f.confidence == Confidence.HIGH   # the gradient is a consequence
+    assert f.contrasts and all(s.startswith("probe.") for s in f.contrasts[0].sources)
+    assert diag.probes and all(p.suite == "probe" for p in diag.probes)
+    assert any(p.verdict == Verdict.FAIL for p in diag.probes)
+
+
+def _stage_times_rk4(func, y0, t, *, rtol=1e-7, atol=1e-9, method="rk4", options=None):
+    """rk4 whose stage times are t, t + h/2, t + h/2, t + h/2 (c_4 = 1/2 instead of 1): the
+    weights are right, so the order is kept where f does not depend on t (torchdyn 1.0.6's bug
+    is of this kind, suites/known_findings.py)."""
+    tab = mutants._with_tableau("rk4", c=(Fraction(0), Fraction(1, 2), Fraction(1, 2), Fraction(1, 2)))
+    with mutants._tableau_swapped(tab):
+        return mutants._solve(func, y0, t, rtol, atol, "rk4", options)
+
+
+def test_stage_times_probe_contrasts_the_autonomous_twin():
+    diag = _live(f"{__name__}:_stage_times_rk4", "rk4", FIXED4, _END)
+    assert _causes(diag) == ["stage-times"], [f.title for f in diag.findings]
+    c = diag.findings[0].contrasts[0]
+    assert c.bad_value < 3.5 and c.good_value > 3.8   # order on rotation-t against rotation
+
+
+def test_reverse_probe():
+    diag = _live("harness.mutants:reverse_time_ignored", "dopri5", ADAPTIVE,
+                 ("test_error_in_reverse_time", "forward_accuracy"))
+    assert _causes(diag) == ["reverse-time"] and diag.findings[0].confidence == Confidence.HIGH
+
+
+@pytest.mark.parametrize("mutant, claims, cause", [
+    ("gradients_scaled", ADAPTIVE, "grad-scale"),
+    ("t_gradient_sign_flipped", ADAPTIVE, "grad-sign"),
+    ("missing_y0_gradient", ADAPTIVE, "grad-missing"),
+    ("adjoint_param_grad_sign", dict(ADAPTIVE, adjoint=True), "grad-sign"),
+    ("adjoint_ignores_intermediate_cotangents", dict(ADAPTIVE, adjoint=True), "grad-dropped-cotangents"),
+    ("adjoint_wrong_time", dict(ADAPTIVE, adjoint=True), "grad-wrong-time"),
+    ("adjoint_crude_backward", dict(ADAPTIVE, adjoint=True), "grad-reconstruction-drift"),
+])
+def test_gradient_probes_name_the_seeded_cause(mutant, claims, cause):
+    diag = _live(f"harness.mutants:{mutant}", "dopri5", claims, _GRAD,
+                 ("test_grad_params_vs_forward_sensitivity", "gradients"), problem="mlp-tanh-t")
+    assert _causes(diag) == [cause], [f.title for f in diag.findings]
+    assert diag.findings[0].category == Category.GRADIENTS and len(diag.findings[0].checks) == 2
+
+
+def test_probes_find_nothing_on_the_reference():
+    """The probes' thresholds leave the correct solvers alone (each rule's probe, on its base)."""
+    for spec, method, claims in (("reference", "dopri5", ADAPTIVE), ("reference", "rk4", FIXED4),
+                                 ("reference-adjoint", "dopri5", dict(ADAPTIVE, adjoint=True))):
+        pr = Prober(spec, method, load_implementation(spec).odeint, claims, lambda: 60.0)
+        runs = ([pr.tolerance_sweep(False), pr.tolerance_sweep(True)] if claims["adaptive"] else
+                [pr.fixed_order(False), pr.fixed_order(True), pr.partial_last_step()])
+        if spec == "reference":
+            runs += [pr.zero_field_precision(grad_mode="grad"), pr.reverse_time()]
+        runs += [pr.gradients(False), pr.gradients(False, last_only=True)]
+        assert [r.name for r in runs if r.verdict != Verdict.PASS] == [], [(r.name, r.message) for r in runs]
+
+
+def test_probe_budget_and_hang_bounded(monkeypatch):
+    # no time left: no probe runs, the check stays unexplained
+    diag = _live("harness.mutants:tolerance_ignored", "dopri5", ADAPTIVE, _END, budget=0.0)
+    assert _causes(diag) == [UNEXPLAINED] and diag.probes == ()
+    # a hanging implementation costs the probe's limit, and the probe says so
+    monkeypatch.setattr("harness.diagnosis.probes.PROBE_TIMEOUT_S", 1.5)
+    pr = Prober("hang", "dopri5", mutants.hang, ADAPTIVE, lambda: 60.0)
+    res = pr.zero_field_precision(grad_mode="grad")
+    assert res is not None and res.verdict == Verdict.TIMEOUT and res.record.suite == "probe"
+    # an exception of the implementation is a measurement, not a crash of the diagnosis
+    def raises(*a, **k):
+        raise RuntimeError("boom")
+    res = Prober("raises", "dopri5", raises, ADAPTIVE, lambda: 60.0).reverse_time()
+    assert res.verdict == Verdict.ERROR and "RuntimeError: boom" in res.message
+
+
+def test_fact_accessor_reads_headline_and_ratio():
+    f = fact_of(_rec("test_error_at_end", "forward_accuracy", message="error = 3.5e-06 exceeds 1.1e-06",
+                     measured={"error": 3.5e-6, "tol": 1e-8}, threshold=1.1e-6))
+    assert f.check == "error_at_end" and f.headline == 3.5e-6 and abs(f.ratio - 3.5 / 1.1) < 1e-12

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Iterable, Sequence
 
 from harness.diagnosis.facts import Fact, facts_of
+from harness.diagnosis.known import match_known
 from harness.diagnosis.model import UNEXPLAINED, Category, Confidence, Diagnosis, Finding
 from harness.diagnosis.probes import PROBE_SUITE, Prober
 from harness.diagnosis.rules import RULES, Context
@@ -81,8 +82,7 @@ def unexplained_finding(fact: Fact) -> Finding:
         title = f"{_what(fact)} failed: {msg}" if msg else f"{_what(fact)} failed"
     return Finding(iut=fact.iut, method=fact.method, cause_key=UNEXPLAINED, title=title,
                    category=category_of(fact), confidence=Confidence.LOW, checks=(fact.check_id,),
-                   detail="no rule explains this check; see its record for what was measured",
-                   expected=fact.known)
+                   detail="no rule explains this check; see its record for what was measured")
 
 
 @dataclass
@@ -108,7 +108,8 @@ def _groups(facts: Sequence[Fact]) -> dict[tuple[str, str], list[Fact]]:
 
 
 def diagnose(records: Iterable[CheckRecord], *, impl_spec: str | None = None, method: str | None = None,
-             run_probes: bool = True, time_budget_s: float = DEFAULT_TIME_BUDGET_S) -> Diagnosis:
+             run_probes: bool = True, time_budget_s: float = DEFAULT_TIME_BUDGET_S,
+             known: Iterable[object] | None = None) -> Diagnosis:
     """The findings of one run's check records, per (implementation, method).
 
     impl_spec: the implementation to probe (a built-in name or ``package.module:callable``) when
@@ -116,6 +117,7 @@ def diagnose(records: Iterable[CheckRecord], *, impl_spec: str | None = None, me
     method's records. run_probes: False diagnoses from the records alone (no solve is run).
     time_budget_s: wall-clock bound on all probes together; a probe that does not fit is not run
     and its rule falls back to the run's own evidence or leaves the checks unexplained.
+    known: the known findings to match (default: suites/known_findings.py; `match_known`).
     """
     facts = [f for f in facts_of(records) if method is None or f.method == method]
     findings: list[Finding] = []
@@ -136,7 +138,8 @@ def diagnose(records: Iterable[CheckRecord], *, impl_spec: str | None = None, me
         findings.extend(unexplained_finding(f) for f in failing if f.check_id in ctx.open)
         if prober is not None:
             probes.extend(r.record for r in prober.results.values())
-    return Diagnosis(findings=tuple(findings), probes=tuple(probes))
+    by_id = {f.check_id: f for f in facts}
+    return Diagnosis(findings=match_known(findings, by_id, known), probes=tuple(probes))
 
 
 def _prober(spec: str, method: str, facts: Sequence[Fact], budget: Budget) -> Prober | None:

@@ -102,12 +102,10 @@ class Context:
             return None
         for f in facts:
             del self.open[f.check_id]
-        known = {f.known for f in facts if f.known}
         finding = Finding(iut=self.iut, method=self.method, cause_key=cause_key, title=title,
                           category=CAUSES[cause_key].category, confidence=confidence,
                           checks=tuple(f.check_id for f in facts), contrasts=tuple(contrasts),
-                          detail=detail or CAUSES[cause_key].summary,
-                          expected=next(iter(known)) if len(known) == 1 and all(f.known for f in facts) else None)
+                          detail=detail or CAUSES[cause_key].summary)
         self.findings.append(finding)
         return finding
 
@@ -282,8 +280,8 @@ def rule_forward(ctx: Context) -> None:
                      f"{_fmt(v['error_h_does_not_divide'])} when h does not divide the interval, "
                      f"{_fmt(v['error_h_divides'])} when it does (order {auto.values['observed_order']:.2f} "
                      f"with h dividing it)", end_bad + _forward_consequences(ctx), confidence=Confidence.HIGH,
-                     contrasts=(_probe_contrast("max error at the outputs", last, "h = 1/15.5 (does not divide 1)",
-                                                v["error_h_does_not_divide"], last, "h = 1/16 (divides 1)",
+                     contrasts=(_probe_contrast("max error at the outputs", last, "h = 1/15.5 (does not divide 1/2)",
+                                                v["error_h_does_not_divide"], last, "h = 1/16 (divides 1/2)",
                                                 v["error_h_divides"]),))
             return
         if auto.shows_defect:
@@ -546,7 +544,40 @@ def rule_gradients(ctx: Context) -> None:
                                             "forward solution", a.get("forward_relative_error", math.nan)),))
 
 
+def _contracting(problem: str) -> bool:
+    from harness.problems import PROBLEMS
+
+    p = PROBLEMS.get(_base_problem(problem))
+    return p is not None and "contracting" in p.tags
+
+
+def rule_contracting_drift(ctx: Context) -> None:
+    """The adjoint's backward reconstruction of z on a contracting problem (errors amplified like
+    e^(|lambda| dt) backward): the check measures the reconstruction error of z and the
+    gradient of each group against its bound; the groups that do not use the reconstructed z
+    (dL/dy0, dL/dt) within their bound while dL/dparams is not is the drift's signature."""
+    bad = ctx.failing(lambda f: f.check == "adjoint_on_contracting_problem" and f.verdict == Verdict.FAIL)
+    if not bad:
+        return
+    worst = max(bad, key=lambda f: f.number("max_error_over_bound") or 0.0)
+    rec = worst.number("reconstruction_error")
+    ep, bp = worst.number("grad_params_error"), worst.number("grad_params_bound")
+    ey, by = worst.number("grad_y0_error"), worst.number("grad_y0_bound")
+    if rec is None or ep is None or not bp or ey is None or not by or ep <= bp or ey > by:
+        return
+    same = ctx.failing(lambda f: _is_gradient(f) and _contracting(f.problem))
+    ctx.emit("grad-reconstruction-drift", f"the backward reconstruction of the state drifts on a contracting "
+             f"problem: reconstruction error of z {_fmt(rec)}, dL/dparams {_fmt(ep / bp)}x its bound while "
+             f"dL/dy0 is within it ({_fmt(ey / by)}x)", bad + same, confidence=Confidence.HIGH,
+             contrasts=(Contrast("gradient error / bound", "dL/dparams (integrates a z^T along the "
+                                 "reconstructed z)", ep / bp, "dL/dy0 (no reconstructed z)", ey / by,
+                                 (worst.check_id,)),),
+             detail="the backsolve adjoint rebuilds z(t) backward from z(t_i); on a contracting problem "
+                    "that amplifies its error, and the parameter gradient integrates along the rebuilt z")
+
+
 RULES: tuple[Callable[[Context], None], ...] = (
     rule_hang, rule_mutation, rule_determinism, rule_span, rule_shapes, rule_one_point, rule_zero_field,
-    rule_forward, rule_reverse, rule_dense, rule_batch, rule_nan, rule_gradients, rule_cost, rule_crash,
+    rule_forward, rule_reverse, rule_dense, rule_batch, rule_nan, rule_gradients, rule_contracting_drift, rule_cost,
+    rule_crash,
 )
