@@ -794,7 +794,9 @@ def render_findings(gate: Gate, st: Settings, verdicts: dict[str, str]) -> list[
     confidence, number of checks, title, reproducer), the checks under each."""
     from .gate import FindingStatus
 
-    lines = [gate.headline() + f" (--fail-on {gate.fail_on_text()})"]
+    n_probes = len(gate.diagnosis.probes)
+    lines = [gate.headline() + f" (--fail-on {gate.fail_on_text()})"
+             + (f"; the diagnosis ran {n_probes} probe{'' if n_probes == 1 else 's'}" if n_probes else "")]
     findings = sorted(gate.diagnosis.findings, key=lambda f: (
         [FindingStatus.GATING, FindingStatus.NOT_GATING, FindingStatus.KNOWN].index(gate.status(f))))
     if findings:
@@ -865,7 +867,9 @@ def summary_json(s: Summary, st: Settings, *, exit_code: int, elapsed: float, ru
     gate_part: dict[str, Any] = {}
     if gate is not None:
         gate_part = {"findings": [{**finding_to_dict(f), "status": gate.status(f)} for f in gate.diagnosis.findings],
-                     "gate": gate.as_dict()}
+                     "gate": gate.as_dict(),
+                     "probes": [{"check_id": p.check_id, "verdict": p.verdict.value, "message": p.message,
+                                 "measured": p.measured} for p in gate.diagnosis.probes]}
 
     return encode_value({
         "schema": SUMMARY_SCHEMA,

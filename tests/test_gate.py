@@ -175,7 +175,7 @@ def test_closing_table_leads_with_findings(tmp_path, monkeypatch):
         _finding(C.RESULTS, checks=("r1", "r2", "r3", "r4", "r5", "r6", "r7"), reproducer="repro/stage_times.py",
                  title="stage times are wrong: 4th order on autonomous problems, 1st order on time-dependent ones"),
         _finding(C.GRADIENTS, "grad-sign", checks=("k1",), known="recorded upstream", title="dL/dt0 has the wrong sign"),
-    ))
+    ), probes=(_probe(),))
     failing = _failing("c1", "r1", "r2", "r3", "r4", "r5", "r6", "r7")
     gate = evaluate_gate(d, st.fail_on, failing)
     summary = cli.Summary(counts={"pass": 3, "fail": 8, "error": 0, "timeout": 0, "skip": 0}, expected_failures=1,
@@ -184,7 +184,8 @@ def test_closing_table_leads_with_findings(tmp_path, monkeypatch):
                           verdicts={**{c: "fail" for c in ("c1", "r1", "r2", "r3", "r4", "r5", "r6", "r7")}, "k1": "known"})
     lines = cli.render_summary(summary, st, exit_code=1, elapsed=3.0, paths={"results": "r.jsonl"}, width=None, gate=gate)
     text = "\n".join(lines)
-    assert lines[1] == "3 findings: 1 gating, 1 not gating, 1 known (--fail-on results,gradients)"
+    assert lines[1] == ("3 findings: 1 gating, 1 not gating, 1 known (--fail-on results,gradients); "
+                        "the diagnosis ran 1 probe")
     head = lines[2].split()
     assert head == ["#", "gate", "category", "cause", "confidence", "checks", "title", "reproducer"]
     # gating first; one line per finding with category, cause, confidence, checks, title, reproducer
@@ -201,6 +202,8 @@ def test_closing_table_leads_with_findings(tmp_path, monkeypatch):
     assert [f["status"] for f in data["findings"]] == ["not gating", "gating", "known"]
     assert data["findings"][1]["cause_key"] == "stage-times" and data["findings"][1]["category"] == "results"
     assert data["findings"][1]["checks"] == ["r1", "r2", "r3", "r4", "r5", "r6", "r7"]
+    assert data["probes"] == [{"check_id": "probe.autonomous_twin[lib-rk4]", "verdict": "pass", "message": "",
+                               "measured": {"order": 3.98, "err": {"$float": "inf"}}}]
     json.dumps(data, allow_nan=False)
 
 
