@@ -743,6 +743,7 @@ def diagnose_run(records: list[Any], summary: Summary, st: Settings, *, run_id: 
     that cannot be had at all is no verdict: the failing checks are then undiagnosed, and gate."""
     from .gate import evaluate_gate
 
+    t0 = time.monotonic()
     diagnosis = Diagnosis(findings=())
     error = ""
     try:
@@ -769,7 +770,8 @@ def diagnose_run(records: list[Any], summary: Summary, st: Settings, *, run_id: 
             write_diagnosis(st.results, diagnosis, fail_on=st.fail_on, run_id=run_id)
         except (OSError, TypeError, ValueError) as exc:
             error = (error + "; " if error else "") + f"diagnosis not stored: {type(exc).__name__}: {_first_line(exc)}"
-    return evaluate_gate(diagnosis, st.fail_on, summary.failing, diagnosis_error=error)
+    return evaluate_gate(diagnosis, st.fail_on, summary.failing, diagnosis_error=error,
+                         diagnosis_s=time.monotonic() - t0)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -796,7 +798,8 @@ def render_findings(gate: Gate, st: Settings, verdicts: dict[str, str]) -> list[
 
     n_probes = len(gate.diagnosis.probes)
     lines = [gate.headline() + f" (--fail-on {gate.fail_on_text()})"
-             + (f"; the diagnosis ran {n_probes} probe{'' if n_probes == 1 else 's'}" if n_probes else "")]
+             + (f"; the diagnosis ran {n_probes} probe{'' if n_probes == 1 else 's'}" if n_probes else "")
+             + (f" in {gate.diagnosis_s:.1f} s" if n_probes and gate.diagnosis_s is not None else "")]
     findings = sorted(gate.diagnosis.findings, key=lambda f: (
         [FindingStatus.GATING, FindingStatus.NOT_GATING, FindingStatus.KNOWN].index(gate.status(f))))
     if findings:

@@ -36,6 +36,7 @@ class Gate:
     undiagnosed: tuple[Mapping[str, Any], ...] = ()   # failing checks no finding covers: they gate
     incomplete: tuple[Mapping[str, Any], ...] = ()    # checks not run, failures without a record: they gate
     diagnosis_error: str = ""                         # why the diagnosis did not run, if it did not
+    diagnosis_s: float | None = None                  # wall time of the diagnosis, probes included
 
     def status(self, f: Finding) -> str:
         if f.expected is not None:
@@ -85,11 +86,12 @@ class Gate:
                 "not_gating": len(self.not_gating), "known": len(self.known),
                 "undiagnosed": [str(x.get("check_id", "")) for x in self.undiagnosed],
                 "incomplete": [str(x.get("check_id", "")) for x in self.incomplete],
-                "diagnosis_error": self.diagnosis_error or None}
+                "diagnosis_error": self.diagnosis_error or None,
+                "diagnosis_s": None if self.diagnosis_s is None else round(self.diagnosis_s, 3)}
 
 
 def evaluate_gate(diagnosis: Diagnosis, fail_on: Iterable[Category], failing: Iterable[Mapping[str, Any]], *,
-                  diagnosis_error: str = "") -> Gate:
+                  diagnosis_error: str = "", diagnosis_s: float | None = None) -> Gate:
     """The gate of a run: its `diagnosis`, the selected categories, and the run's failing entries
     (the CLI summary's: a dict per failing check with ``check_id``, plus ``incomplete: True``
     for the checks not run and the failures without a record)."""
@@ -101,4 +103,4 @@ def evaluate_gate(diagnosis: Diagnosis, fail_on: Iterable[Category], failing: It
             incomplete.append(x)
         elif x.get("check_id") not in covered:
             undiagnosed.append(x)
-    return Gate(frozenset(fail_on), diagnosis, tuple(undiagnosed), tuple(incomplete), diagnosis_error)
+    return Gate(frozenset(fail_on), diagnosis, tuple(undiagnosed), tuple(incomplete), diagnosis_error, diagnosis_s)
