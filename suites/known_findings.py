@@ -38,6 +38,10 @@ class Finding:
     # finding (category robustness, cause "crash") only if one of these covers it; any other
     # exception stays an error verdict (empty: the finding covers wrong results, no exception)
     raises: tuple[Raised, ...] = ()
+    # the cause key(s) (harness.diagnosis.model.CAUSES) the evidence establishes: the diagnosis
+    # matches its findings to this entry on (implementation, method, cause key)
+    # (harness/diagnosis/known.py); several where one entry's checks show more than one defect
+    cause: str | tuple[str, ...] = ""
 
     def matches(self, iut: str, method: str, check: str, problem: str | None,
                 profile: str | None = None, error: BaseException | None = None) -> bool:
@@ -55,6 +59,7 @@ _FORWARD = ("test_error_at_end", "test_error_at_interior_times", "test_error_bat
 
 KNOWN_FINDINGS: tuple[Finding, ...] = (
     Finding(
+        cause="dense-output",
         iut=TORCHDIFFEQ_FORWARD, methods=("bosh3",), checks=_FORWARD,
         evidence=(
             "torchdiffeq 0.2.5 steps past every output time, the last one included, and evaluates "
@@ -64,6 +69,7 @@ KNOWN_FINDINGS: tuple[Finding, ...] = (
             "gives 9.9e-7 (measured 2026-11-22)."),
     ),
     Finding(
+        cause="dense-output",
         # not test_error_float32: at rtol = atol = 1e-5 in float32 dopri8 passes on every problem
         # of the quick and standard profiles (7 of 7 at standard, measured 2026-11-22)
         iut=TORCHDIFFEQ_FORWARD, methods=("dopri8",),
@@ -78,6 +84,7 @@ KNOWN_FINDINGS: tuple[Finding, ...] = (
     ),
     # ---- suites/test_properties.py (measured 2026-11-22, torchdiffeq 0.2.5, float64)
     Finding(
+        cause="dense-output",
         iut=TORCHDIFFEQ_FORWARD, methods=("bosh3", "dopri8"),
         checks=("test_linear_systems_match_expm", "test_flow_property", "test_time_reversal",
                 "test_batch_independence"),
@@ -93,6 +100,7 @@ KNOWN_FINDINGS: tuple[Finding, ...] = (
             "on some draws: an expected failure that passes is recorded as such)."),
     ),
     Finding(
+        cause="outside-span",
         iut=TORCHDIFFEQ_FORWARD, methods=("dopri5", "bosh3", "dopri8", "fehlberg2", "adaptive_heun"),
         checks=("test_field_evaluated_only_inside_span",),
         evidence=(
@@ -107,6 +115,7 @@ KNOWN_FINDINGS: tuple[Finding, ...] = (
             "0.001] evaluates f at t = 0.1, 99 spans past t1 (quick profile, 2026-12-01)."),
     ),
     Finding(
+        cause="precision-loss",
         iut=TORCHDIFFEQ_FORWARD, methods=("dopri5", "bosh3", "dopri8", "fehlberg2", "adaptive_heun"),
         checks=("test_zero_field_keeps_y_constant", "test_without_grad_zero_field_keeps_y_constant"),
         evidence=(
@@ -120,6 +129,7 @@ KNOWN_FINDINGS: tuple[Finding, ...] = (
             "moves by 1.06e-22 at both output times, as with dopri5 (2026-12-01)."),
     ),
     Finding(
+        cause="dense-output",
         iut=TORCHDIFFEQ_FORWARD, methods=("dopri5",), checks=("test_error_in_reverse_time",),
         problems=("mlp-softplus-t",),
         evidence=(
@@ -133,6 +143,7 @@ KNOWN_FINDINGS: tuple[Finding, ...] = (
     ),
     # --- suites/test_convergence_order.py (quick profile, seed 0; measured 2026-11-22)
     Finding(
+        cause="dense-output",
         iut=TORCHDIFFEQ_FORWARD, methods=("bosh3", "dopri8"),
         checks=("test_tolerance_proportionality_bound", "test_gradient_error_falls_with_tolerance"),
         evidence=(
@@ -146,6 +157,7 @@ KNOWN_FINDINGS: tuple[Finding, ...] = (
             "step_t 1.1e-6 .. 1.1e-9 (0.99) and 1.4e-8 .. 2.4e-11 (0.90)."),
     ),
     Finding(
+        cause="dense-output",
         iut=TORCHDIFFEQ_FORWARD, methods=("bosh3",), checks=("test_dense_output_order_adaptive",),
         evidence=(
             "torchdiffeq 0.2.5's bosh3 continuous extension is first order, not third: its midpoint "
@@ -160,6 +172,7 @@ KNOWN_FINDINGS: tuple[Finding, ...] = (
             "too, claim 2, but for an order-2 method min(p, q + 1) = 2 either way)."),
     ),
     Finding(
+        cause="error-control",
         iut=TORCHDIFFEQ_FORWARD, methods=("fehlberg2",), checks=("test_tolerance_proportionality_bound",),
         evidence=(
             "torchdiffeq 0.2.5 fehlberg2 (Fehlberg's RK1(2) pair, propagating the second-order "
@@ -172,6 +185,7 @@ KNOWN_FINDINGS: tuple[Finding, ...] = (
             "steps. Still proportional (exponent 0.997 on B4): a property of the pair, measured."),
     ),
     Finding(
+        cause="error-control",
         iut=TORCHDIFFEQ_FORWARD, methods=("fehlberg2",),
         checks=_FORWARD + ("test_linear_systems_match_expm",),
         evidence=(
@@ -186,6 +200,7 @@ KNOWN_FINDINGS: tuple[Finding, ...] = (
             "passes is recorded as such)."),
     ),
     Finding(
+        cause="error-control",
         iut=TORCHDIFFEQ_FORWARD, methods=("fehlberg2",),
         checks=("test_flow_property", "test_time_reversal", "test_batch_independence"),
         evidence=(
@@ -200,6 +215,9 @@ KNOWN_FINDINGS: tuple[Finding, ...] = (
     # --- torchdiffeq 0.2.5's fixed-step Adams methods (fixed_adams.py; claims in harness/claims.py;
     # evidence by benchmarks/torchdiffeq_adams.py, B4 over [0, 2], measured 2026-12-01)
     Finding(
+        # the AB formula's instability at max_order 12 has no cause key of its own: the diagnosis
+        # measures it as order lost on every problem (wrong-coefficient's contrast) or NaN
+        cause=("wrong-coefficient", "last-partial-step", "nan"),
         iut=TORCHDIFFEQ_FORWARD, methods=("explicit_adams",),
         checks=_FORWARD + ("test_fixed_step_order", "test_dense_output_order", "test_gradient_order_fixed_step",
                            "test_linear_systems_match_expm", "test_flow_property", "test_time_reversal",
@@ -220,6 +238,7 @@ KNOWN_FINDINGS: tuple[Finding, ...] = (
             "the global error."),
     ),
     Finding(
+        cause="last-partial-step",
         iut=TORCHDIFFEQ_FORWARD, methods=("implicit_adams",),
         checks=("test_fixed_step_order", "test_gradient_order_fixed_step"),
         evidence=(
@@ -231,6 +250,7 @@ KNOWN_FINDINGS: tuple[Finding, ...] = (
             "non-dividing h on purpose and measure 2.001 (values) and 2.002 (dL/dy0)."),
     ),
     Finding(
+        cause=("nan", "wrong-coefficient"),
         iut=TORCHDIFFEQ_FORWARD, methods=("implicit_adams",), checks=_FORWARD, problems=("E2", "B2", "C2", "C3"),
         evidence=(
             "the Adams-Moulton corrector is a functional iteration of at most 4 sweeps to rtol/atol "
@@ -243,6 +263,7 @@ KNOWN_FINDINGS: tuple[Finding, ...] = (
             "(8.1e13) at h = 0.63 (2026-12-01)."),
     ),
     Finding(
+        cause="dense-output",
         iut=TORCHDIFFEQ_FORWARD, methods=("dopri8",), checks=("test_error_falls_with_tolerance",),
         evidence=(
             "Same cause as the dopri8 entries above (y(t1) read off the quartic interpolant), seen "
@@ -306,6 +327,7 @@ _TD_INTERP = ("torchdiffeq 0.2.5 reads every output time off its quartic fit (rk
 
 GRADIENT_FINDINGS: tuple[Finding, ...] = (
     Finding(
+        cause="dense-output",
         iut="torchdiffeq", methods=("bosh3",), checks=_GRAD_T + ("test_error_shrinks_with_tolerance[t]",),
         evidence=(
             _TD_INTERP + "for bosh3 y_mid = y0 + dt/2 k2 (bosh3._BS_C_MID = [0, 1/2, 0, 0]) is the "
@@ -320,6 +342,7 @@ GRADIENT_FINDINGS: tuple[Finding, ...] = (
             "(tol^(2/3) predicts 100x) (2026-12-01)."),
     ),
     Finding(
+        cause="dense-output",
         iut="torchdiffeq", methods=("dopri8",),
         checks=("test_error_shrinks_with_tolerance[y0]", "test_error_shrinks_with_tolerance[params]"),
         problems=("contracting-diag",),
@@ -333,6 +356,7 @@ GRADIENT_FINDINGS: tuple[Finding, ...] = (
             "6.4e-11 and 4.0e-8 -> 5.5e-11 (measured 2026-11-22). Same cause as the forward dopri8 finding above."),
     ),
     Finding(
+        cause="grad-missing",
         iut="torchdiffeq", methods=("euler", "midpoint", "rk4", "heun3", "explicit_adams", "implicit_adams"),
         checks=("test_grad_t_at_grid_output_times",),
         evidence=(
@@ -348,6 +372,7 @@ GRADIENT_FINDINGS: tuple[Finding, ...] = (
             "integrate): heun3 error 0.7362 against the bound 0.045 on mlp-tanh-t (2026-12-01)."),
     ),
     Finding(
+        cause=("wrong-coefficient", "nan"),
         iut="torchdiffeq", methods=("explicit_adams",),
         checks=_GRAD_VS_ORACLES + ("test_reverse_time",),
         problems=("linear-param", "contracting-diag"),
@@ -359,6 +384,7 @@ GRADIENT_FINDINGS: tuple[Finding, ...] = (
             "mlp-tanh-t, slower, pass (2026-12-01)."),
     ),
     Finding(
+        cause="grad-wrong",
         iut="torchdiffeq", methods=("implicit_adams",),
         checks=_GRAD_VS_ORACLES,
         problems=("contracting-diag",),
@@ -370,6 +396,7 @@ GRADIENT_FINDINGS: tuple[Finding, ...] = (
             "(standard profile, 2026-12-01)."),
     ),
     Finding(
+        cause="grad-reconstruction-drift",
         iut="torchdiffeq-adjoint", methods=("dopri5",),
         checks=("test_adjoint_on_contracting_problem",) + _GRAD_PARAMS, problems=("contracting-diag",),
         evidence=_BACKSOLVE_CONTRACTING + (
@@ -379,6 +406,7 @@ GRADIENT_FINDINGS: tuple[Finding, ...] = (
             "(measured 2026-11-22)."),
     ),
     Finding(
+        cause="grad-reconstruction-drift",
         iut="torchdiffeq-adjoint", methods=("bosh3", "dopri8", "midpoint"),
         checks=("test_adjoint_on_contracting_problem",) + _GRAD_PARAMS, problems=("contracting-diag",),
         evidence=_BACKSOLVE_CONTRACTING + (
@@ -390,6 +418,7 @@ GRADIENT_FINDINGS: tuple[Finding, ...] = (
             "3.1e-4, backprop 8.3e-9) (measured 2026-11-22)."),
     ),
     Finding(
+        cause="grad-reconstruction-drift",
         iut="reference-adjoint",
         methods=("midpoint", "heun2", "heun3", "rk4", "rk38", "bosh3", "dopri5", "tsit5", "dop853"),
         checks=("test_adjoint_on_contracting_problem",) + _GRAD_PARAMS, problems=("contracting-diag",),
@@ -516,49 +545,49 @@ _TD_LANDING_RAISES = (Raised("RuntimeError", "torchdyn made no progress"),   # t
                       Raised("RuntimeError", "torchdyn returned no row at the output time"))  # the adapter's check
 
 TORCHDYN_FINDINGS: tuple[Finding, ...] = (  # first match wins: the adjoints' own cause first
-    Finding(iut=("torchdyn-adjoint", "torchdyn-interp-adjoint"), methods=("dopri5", "tsit5", "rk4", "euler", "midpoint"),
+    Finding(cause="crash", iut=("torchdyn-adjoint", "torchdyn-interp-adjoint"), methods=("dopri5", "tsit5", "rk4", "euler", "midpoint"),
             checks=("test_unused_parameter_gets_zero_gradient", "test_inputs_not_mutated"), evidence=_TA_UNUSED,
             raises=(Raised("RuntimeError", "must match the size of tensor b"),)),
-    Finding(iut=TORCHDYN_ALL, methods=("rk4",), checks=_FORWARD + _GRAD_ALL, problems=_NON_AUTONOMOUS,
+    Finding(cause="stage-times", iut=TORCHDYN_ALL, methods=("rk4",), checks=_FORWARD + _GRAD_ALL, problems=_NON_AUTONOMOUS,
             evidence=_TD_RK4),
-    Finding(iut=TORCHDYN_ALL, methods=("rk4",),
+    Finding(cause="stage-times", iut=TORCHDYN_ALL, methods=("rk4",),
             checks=("test_gradient_order_fixed_step", "test_linear_systems_match_expm", "test_time_reversal"),
             evidence=_TD_RK4),
-    Finding(iut=TORCHDYN_ALL, methods=("dopri5", "tsit5"), checks=_FORWARD, problems=("E1", "E3", "E5"),
+    Finding(cause=("crash", "shape-dtype-device"), iut=TORCHDYN_ALL, methods=("dopri5", "tsit5"), checks=_FORWARD, problems=("E1", "E3", "E5"),
             evidence=_TD_TSHAPE, raises=_TD_TSHAPE_RAISES),
-    Finding(iut=TORCHDYN_ALL, methods=("dopri5", "tsit5"), checks=("test_tolerance_proportionality_bound",),
+    Finding(cause=("crash", "shape-dtype-device"), iut=TORCHDYN_ALL, methods=("dopri5", "tsit5"), checks=("test_tolerance_proportionality_bound",),
             evidence=_TD_TSHAPE, raises=_TD_TSHAPE_RAISES),
-    Finding(iut=TORCHDYN_ALL, methods=("dopri5", "tsit5"), checks=_FORWARD,
+    Finding(cause="precision-loss", iut=TORCHDYN_ALL, methods=("dopri5", "tsit5"), checks=_FORWARD,
             problems=("A2", "A3", "A4", "A5", "B1", "B3", "B4", "B5", "C1", "D1", "D2", "D3", "D4", "E2",
                       "E4", "arenstorf", "linear-random-stable", "linear-skew", "mlp-softplus",
                       "mlp-softplus-t", "mlp-tanh", "mlp-tanh-t", "sciml-linear", "scipy-linear"),
             evidence=_TD_STEP32),
-    Finding(iut=TORCHDYN_ALL, methods=("dopri5", "tsit5"),
+    Finding(cause="precision-loss", iut=TORCHDYN_ALL, methods=("dopri5", "tsit5"),
             checks=("test_error_falls_with_tolerance", "test_dense_output_order_adaptive",
                     "test_gradient_error_falls_with_tolerance"),
             evidence=_TD_STEP32),
-    Finding(iut=TORCHDYN_ALL, methods=("dopri5", "tsit5"), checks=("test_error_shrinks_with_tolerance",),
+    Finding(cause="precision-loss", iut=TORCHDYN_ALL, methods=("dopri5", "tsit5"), checks=("test_error_shrinks_with_tolerance",),
             problems=("mlp-tanh", "linear-param"), evidence=_TD_STEP32),
-    Finding(iut=TORCHDYN_ALL, methods=("dopri5", "tsit5"),
+    Finding(cause=("crash", "shape-dtype-device"), iut=TORCHDYN_ALL, methods=("dopri5", "tsit5"),
             checks=("test_shapes_and_dtypes_kept", "test_flow_property", "test_time_reversal",
                     "test_deterministic", "test_inputs_not_mutated", "test_batch_independence",
                     # the same properties without gradients: the same dropped outputs
                     "test_without_grad_shapes_and_dtypes_kept", "test_without_grad_deterministic",
                     "test_without_grad_inputs_not_mutated"),
             evidence=_TD_LANDING, raises=_TD_LANDING_RAISES),
-    Finding(iut=TORCHDYN_ALL, methods=("dopri5", "tsit5"), checks=("test_field_evaluated_only_inside_span",),
+    Finding(cause="outside-span", iut=TORCHDYN_ALL, methods=("dopri5", "tsit5"), checks=("test_field_evaluated_only_inside_span",),
             evidence=_TD_PROBE),
-    Finding(iut=TORCHDYN_ALL, methods=("dopri5", "tsit5", "rk4", "euler", "midpoint"),
+    Finding(cause=("crash", "one-time-point"), iut=TORCHDYN_ALL, methods=("dopri5", "tsit5", "rk4", "euler", "midpoint"),
             checks=("test_one_time_point_returns_y0", "test_field_evaluated_only_inside_span",
                     "test_without_grad_one_time_point_returns_y0"),
             evidence=_TD_ONE_POINT, raises=(Raised("IndexError", "index 1 is out of bounds for dimension 0 with size 1"),)),
-    Finding(iut="torchdyn-adjoint", methods=("dopri5", "tsit5", "rk4", "euler", "midpoint"),
+    Finding(cause=("crash", "reverse-time", "grad-wrong"), iut="torchdyn-adjoint", methods=("dopri5", "tsit5", "rk4", "euler", "midpoint"),
             checks=_GRAD_ALL + ("test_missing_gradient_is_failure", "test_adjoint_on_contracting_problem"),
             evidence=_TA_TSPAN, raises=(Raised("RuntimeError", "returned an invalid gradient at index 2"),)),
-    Finding(iut="torchdyn-interp-adjoint", methods=("dopri5", "tsit5"),
+    Finding(cause="grad-dropped-cotangents", iut="torchdyn-interp-adjoint", methods=("dopri5", "tsit5"),
             checks=_GRAD_ALL + ("test_adjoint_on_contracting_problem", "test_gradient_error_falls_with_tolerance"),
             evidence=_TA_INTERP),
-    Finding(iut="torchdyn-interp-adjoint", methods=("dopri5", "tsit5", "rk4", "euler", "midpoint"),
+    Finding(cause="cost-memory", iut="torchdyn-interp-adjoint", methods=("dopri5", "tsit5", "rk4", "euler", "midpoint"),
             checks=("test_saved_bytes_against_depth",),
             evidence=("by design: the interpolated adjoint keeps every accepted step of the forward solve "
                       "(return_all_eval=True) to fit the backward's cubic spline through them, so what it "

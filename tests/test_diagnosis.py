@@ -75,7 +75,8 @@ def test_direct_contract_and_robustness_rules():
         _rec("test_field_evaluated_only_inside_span", "properties",
              measured={"t": [0.0, 1.0], "t_seen_min": 0.0, "t_seen_max": 1.5}),
         _rec("test_without_grad_shapes_and_dtypes_kept", "properties", message="dtype float32, expected float64"),
-        _rec("test_without_grad_one_time_point_returns_y0", "properties", message="shape (3,) expected (1, 3)"),
+        _rec("test_without_grad_one_time_point_returns_y0", "properties", message="elements_differing_from_y0 = 3",
+             measured={"shape": [3], "dtype": "float64", "t0": 0.0, "out_shape": [3], "out_dtype": "float64"}),
         _rec("test_one_time_point_returns_y0", "properties", message="y(t0) = 0.1 differs from y0"),
         _rec("test_without_grad_zero_field_keeps_y_constant", "properties"),
         _rec("test_error_at_end", "forward_accuracy", Verdict.TIMEOUT, problem="B5"),
@@ -272,3 +273,42 @@ def test_fact_accessor_reads_headline_and_ratio():
     f = fact_of(_rec("test_error_at_end", "forward_accuracy", message="error = 3.5e-06 exceeds 1.1e-06",
                      measured={"error": 3.5e-6, "tol": 1e-8}, threshold=1.1e-6))
     assert f.check == "error_at_end" and f.headline == 3.5e-6 and abs(f.ratio - 3.5 / 1.1) < 1e-12
+
+
+def test_every_known_finding_names_causes_of_the_contract():
+    from harness.diagnosis.model import CAUSES
+    from suites.known_findings import KNOWN_FINDINGS
+
+    for k in KNOWN_FINDINGS:
+        causes = (k.cause,) if isinstance(k.cause, str) else k.cause
+        assert causes and all(c in CAUSES for c in causes), (k.iut, k.methods, k.cause)
+        if k.raises:  # a recorded exception is matched as a crash
+            assert "crash" in causes, (k.iut, k.methods)
+
+
+def test_recorded_crash_is_a_crash_finding_matched_to_its_known_entry():
+    rec = _rec("test_one_time_point_returns_y0", "properties", iut="lib", method="m1",
+               message="IndexError: index 1 is out of bounds")
+    rec.extra.update(expected_failure="known finding: t of one point", expected_cause="crash")
+    entries = [_Known("lib", ("m1",), ("crash", "one-time-point"), "t of one point raises")]
+    (f,) = diagnose([rec], run_probes=False, known=entries).findings
+    assert f.cause_key == "crash" and f.expected == "t of one point raises" and "IndexError" in f.title
+
+
+def test_every_mutant_has_a_seeded_cause_of_the_contract():
+    from harness.diagnosis.catalog import SEEDED_CAUSE
+    from harness.diagnosis.model import CAUSES
+
+    assert set(SEEDED_CAUSE) == {m.name for m in mutants.MUTANTS}
+    assert all(c in CAUSES for c in SEEDED_CAUSE.values())
+
+
+def test_output_contract_probe_explains_exactness_failures_of_a_float32_output():
+    diag = _live("harness.mutants:float32_output_without_autograd", "dopri5", ADAPTIVE,
+                 ("test_without_grad_shapes_and_dtypes_kept", "properties"),
+                 ("test_zero_field_keeps_y_constant", "properties"))
+    assert _causes(diag) == ["shape-dtype-device"] and len(diag.findings[0].checks) == 2
+    # the same exactness failure without a broken contract is a zero field moving y
+    diag = _live("harness.mutants:centred_state_without_autograd", "dopri5", ADAPTIVE,
+                 ("test_without_grad_zero_field_keeps_y_constant", "properties"))
+    assert _causes(diag) == ["precision-loss"]

@@ -260,6 +260,85 @@ class Prober:
                     f"a zero field changed y by {rel:.3g} relative ({grad_mode})")
         return self.run(f"zero_field_precision_{grad_mode}", body, problem="zero-field")
 
+    def nonfinite_scan(self) -> ProbeResult | None:
+        """Well-posed inputs of both signs: the rotation from y0 and -y0, f = 0 from a y0 with
+        negative elements, and t of one point from such a y0. Every exact solution is finite and
+        of size <= |y0|, so any NaN or inf in an output is the implementation's. Defect: a
+        non-finite output in some case (the names of those cases are measured)."""
+        def body():
+            y0 = torch.tensor([-0.75, 0.25, -2.0], dtype=torch.float64)
+            t3 = torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64)
+            cases = {
+                "rotation": lambda: self._solve(_Rotation(False), torch.tensor(_Y0, dtype=torch.float64), _times()),
+                "rotation_negative_y0": lambda: self._solve(_Rotation(False), -torch.tensor(_Y0, dtype=torch.float64),
+                                                            _times()),
+                "zero_field": lambda: self._solve(_Zero(), y0.clone(), t3, tol=1e-6),
+                "one_point": lambda: self._solve(_Zero(), y0.clone(), torch.tensor([0.25], dtype=torch.float64)),
+            }
+            bad = []
+            for name, run in cases.items():
+                ys = run()
+                if not bool(torch.isfinite(ys.detach()).all()):
+                    bad.append(name)
+            return ({"nonfinite_cases": bad, "cases": list(cases)}, bool(bad),
+                    ("non-finite output in " + ", ".join(bad)) if bad else "every output finite")
+        return self.run("nonfinite_scan", body, problem="rotation, zero-field")
+
+    def output_contract(self) -> ProbeResult | None:
+        """The output's shape and dtype in each grad mode (default, torch.no_grad,
+        torch.inference_mode), for y0 of shape (1, 3) (a batch of one) and t of two points:
+        expected (2, 1, 3), float64. Defect: another shape or dtype in some mode (those modes
+        are measured)."""
+        def body():
+            y0 = torch.tensor([[1 / 3, -0.5, 2.0]], dtype=torch.float64)
+            t = torch.tensor([0.0, 0.5], dtype=torch.float64)
+            bad, vals = [], {}
+            for mode in ("grad", "no_grad", "inference_mode"):
+                if mode == "grad":
+                    ys = self._solve(_Zero(), y0.clone(), t, tol=1e-6)
+                elif mode == "no_grad":
+                    with torch.no_grad():
+                        ys = self._solve(_Zero(), y0.clone(), t, tol=1e-6)
+                else:
+                    with torch.inference_mode():
+                        ys = self._solve(_Zero(), y0.clone(), t.clone(), tol=1e-6)
+                vals[f"{mode}_shape"] = list(ys.shape)
+                vals[f"{mode}_dtype"] = str(ys.dtype).removeprefix("torch.")
+                if list(ys.shape) != [2, 1, 3] or ys.dtype != torch.float64:
+                    bad.append(mode)
+            vals["broken_modes"] = bad
+            return vals, bool(bad), ("shape/dtype broken in " + ", ".join(bad)) if bad else "shape and dtype kept"
+        return self.run("output_contract", body, problem="zero-field")
+
+    def repeat_exact(self) -> ProbeResult | None:
+        """The exact cases twice each (t of one point: y0; f = 0 over [0, 0.5, 1]: y0 at every
+        output), in the default grad mode and under torch.inference_mode(). Measures whether the
+        two calls differ from each other (nondeterminism) and whether they differ from y0.
+        Defect: two identical calls differ (bitwise)."""
+        def body():
+            y0 = torch.tensor([1 / 3, math.pi * 1e-7, 2.5e7 + 1 / 7], dtype=torch.float64)
+            cases = {"one_point": torch.tensor([0.25], dtype=torch.float64),
+                     "zero_field": torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64)}
+            vals: dict[str, Any] = {}
+            differ = False
+            for mode in ("grad", "inference_mode"):
+                for name, t in cases.items():
+                    outs = []
+                    for _ in range(2):
+                        if mode == "inference_mode":
+                            with torch.inference_mode():
+                                ys = self._solve(_Zero(), y0.clone(), t.clone(), tol=1e-9)
+                            ys = ys.clone()
+                        else:
+                            ys = self._solve(_Zero(), y0.clone(), t, tol=1e-9)
+                        outs.append(ys.detach().to(torch.float64).reshape(-1))
+                    same_shape = outs[0].shape == outs[1].shape
+                    d = float((outs[0] - outs[1]).abs().max()) if same_shape else math.inf
+                    vals[f"{name}_{mode}_calls_differ_by"] = d
+                    differ = differ or d != 0.0
+            return vals, differ, "two identical calls differ" if differ else "two identical calls agree bitwise"
+        return self.run("repeat_exact", body, problem="zero-field")
+
     def reverse_time(self) -> ProbeResult | None:
         """Error forward (0 -> 2) against backward (2 -> 0, from the exact y(2)) on the rotation,
         at the same tolerance or step: the same problem, so the errors agree within a small factor;

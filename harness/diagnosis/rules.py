@@ -132,8 +132,9 @@ def rule_hang(ctx: Context) -> None:
         return
     returned = ctx.passing(lambda f: True) + [f for f in ctx.facts if f.verdict == Verdict.FAIL]
     names = sorted({f.check for f in timeouts})
+    skipped = ctx.failing(lambda f: f.not_run and "timeout" in f.message)  # the case's rest, not run after them
     ctx.emit("hang", f"does not return: {len(timeouts)} check(s) timed out ({', '.join(names[:4])}"
-             f"{', ...' if len(names) > 4 else ''})", timeouts,
+             f"{', ...' if len(names) > 4 else ''})", timeouts + skipped,
              confidence=Confidence.HIGH if returned else Confidence.MEDIUM,
              contrasts=(Contrast("checks that returned", "checks of this run (timed out)", 0.0,
                                  "checks of this run (returned)", float(len(returned)),
@@ -145,7 +146,8 @@ def rule_hang(ctx: Context) -> None:
 # ================================================================ contract rules (direct observations)
 def _direct(ctx: Context, checks: frozenset[str], cause: str, title: str, quantity: str,
             good_label: str) -> None:
-    bad = ctx.failing(lambda f: f.check in checks)
+    # an exception there is a crash, a non-finite output a NaN finding
+    bad = ctx.failing(lambda f: f.check in checks and not f.raised and not f.nonfinite)
     if not bad:
         return
     good = ctx.passing(lambda f: f.check in checks)
@@ -157,14 +159,55 @@ def _direct(ctx: Context, checks: frozenset[str], cause: str, title: str, quanti
              detail=CAUSES[cause].summary + ": " + "; ".join(sorted({f.message for f in bad if f.message})[:3]))
 
 
+# torch's autograd refuses, by its version counters, a tensor that the backward pass needs and
+# that was written in place: an input modified by the call surfaces as this RuntimeError when
+# the input requires grad
+_INPLACE_MESSAGE = "modified by an inplace operation"
+
+
 def rule_mutation(ctx: Context) -> None:
+    refused = ctx.failing(lambda f: f.raised and _INPLACE_MESSAGE in f.message)
+    if refused and ctx.failing(lambda f: f.check in _MUTATION and not f.raised):
+        refused_ids = {f.check_id for f in refused}
+        bad = ctx.failing(lambda f: f.check in _MUTATION or f.check_id in refused_ids)
+        good = ctx.passing(lambda f: f.check in _MUTATION)
+        ctx.emit("input-mutation", "an input is modified in place (" + ", ".join(sorted({f.check for f in bad}))
+                 + f"; autograd refused the in-place write in {len(refused)} check(s))", bad,
+                 confidence=Confidence.HIGH,
+                 contrasts=(Contrast("cases with an input changed by the call", "failing cases", float(len(bad)),
+                                     "cases where the inputs stayed bitwise equal", float(len(good)),
+                                     tuple(f.check_id for f in bad[:3])),),
+                 detail="the inputs-not-mutated checks measured y0 changed; where y0 requires grad the same "
+                        "write makes autograd raise: " + refused[0].message[:200])
+        return
     _direct(ctx, _MUTATION, "input-mutation", "an input is modified in place",
             "cases with an input changed by the call", "cases where the inputs stayed bitwise equal")
 
 
 def rule_determinism(ctx: Context) -> None:
-    _direct(ctx, _DETERMINISM, "nondeterminism", "two identical calls give different results",
-            "cases whose repeated calls differ", "cases whose repeated calls agree bitwise")
+    bad = ctx.failing(lambda f: f.check in _DETERMINISM and not f.raised)
+    if not bad:
+        return
+    # exactness checks (t of one point returns y0, f = 0 keeps y) fail too when the output carries
+    # noise: the probe repeats those cases; if two identical calls differ there, it is the noise
+    exact = ctx.failing(lambda f: (f.check in _ONE_POINT or f.check in _ZERO_FIELD) and not f.raised)
+    rep = ctx.probe(lambda p: p.repeat_exact()) if exact else None
+    claimed = bad + (exact if rep is not None and rep.shows_defect else [])
+    d = max((f.number("max_abs_difference") or 0.0) for f in bad)
+    good = ctx.passing(lambda f: f.check in _DETERMINISM)
+    contrasts = [Contrast("max difference between two identical calls", "failing cases", d,
+                          "bitwise equal (passing grad modes)" if good else "bitwise equal (required)", 0.0,
+                          tuple(f.check_id for f in bad[:3] + good[:2]))]
+    if rep is not None and rep.shows_defect:
+        worst = max(v for v in rep.values.values() if isinstance(v, float))
+        contrasts.append(_probe_contrast("difference between two identical exact-case calls", rep,
+                                         "t of one point / f = 0, called twice", worst, None, "bitwise equal", 0.0))
+    ctx.emit("nondeterminism", "two identical calls give different results (" + ", ".join(sorted({f.check for f in bad}))
+             + f"; they differ by up to {_fmt(d)})", claimed,
+             confidence=Confidence.HIGH if good or rep is not None else Confidence.MEDIUM, contrasts=contrasts,
+             detail="the same call twice is not bitwise identical" + (
+                 "; the exact cases (t of one point, f = 0) differ between two calls too, so their failures "
+                 "are the same noise" if rep is not None and rep.shows_defect else ""))
 
 
 def _mirrored_span(f: Fact) -> bool:
@@ -189,23 +232,29 @@ def rule_span(ctx: Context) -> None:
 
 
 def rule_shapes(ctx: Context) -> None:
-    bad = ctx.failing(lambda f: f.check in _SHAPES)
+    bad = ctx.failing(lambda f: f.check in _SHAPES and not f.raised and not f.nonfinite)
     if not bad:
         return
-    # a one-time-point check that failed on the same broken contract (the output's shape or
-    # dtype, as its record measured) is the same defect: claim it too
-    def same(f: Fact) -> bool:
-        return f.check in _ONE_POINT and (f.measured.get("shape_mismatch") is True or "shape" in f.message
-                                          or "dtype" in f.message)
-    extra = ctx.failing(same)
+    # exactness checks (t of one point returns y0, f = 0 keeps y) compare the output with y0
+    # bitwise: a squeezed axis or a float32 output fails them too. Claimed where their record
+    # shows the broken shape/dtype, or where the probe finds the contract broken in a grad mode.
+    exact = ctx.failing(lambda f: (f.check in _ONE_POINT or f.check in _ZERO_FIELD) and not f.raised)
+    shown = [f for f in exact if f.output_contract_broken]
+    probe = ctx.probe(lambda p: p.output_contract()) if len(shown) < len(exact) else None
+    claimed = bad + (exact if probe is not None and probe.shows_defect else shown)
     good = ctx.passing(lambda f: f.check in _SHAPES)
+    contrasts = [Contrast("cases with the wrong shape/dtype", "failing cases", float(len(bad)),
+                          "cases with the contract's shape and dtype", float(len(good)),
+                          tuple(f.check_id for f in bad[:3] + good[:2]))]
+    if probe is not None and probe.shows_defect:
+        m = probe.values["broken_modes"][0]
+        contrasts.append(_probe_contrast(f"output of y0 (1, 3) float64 in {m}", probe,
+                                         f"{probe.values[m + '_dtype']} {probe.values[m + '_shape']}", 0.0,
+                                         None, "float64 [2, 1, 3]", 1.0))
     ctx.emit("shape-dtype-device", "the output's shape or dtype is not the contract's ("
-             + ", ".join(sorted({f.check for f in bad})) + ")", bad + extra,
-             confidence=Confidence.HIGH if good else Confidence.MEDIUM,
-             contrasts=(Contrast("cases with the wrong shape/dtype", "failing cases", float(len(bad)),
-                                 "cases with the contract's shape and dtype", float(len(good)),
-                                 tuple(f.check_id for f in bad[:3] + good[:2])),),
-             detail="; ".join(sorted({f.message for f in bad + extra if f.message})[:3]))
+             + ", ".join(sorted({f.check for f in bad})) + ")", claimed,
+             confidence=Confidence.HIGH if good or probe is not None else Confidence.MEDIUM,
+             contrasts=contrasts, detail="; ".join(sorted({f.message for f in claimed if f.message})[:3]))
 
 
 def rule_one_point(ctx: Context) -> None:
@@ -214,7 +263,7 @@ def rule_one_point(ctx: Context) -> None:
 
 
 def rule_zero_field(ctx: Context) -> None:
-    bad = ctx.failing(lambda f: f.check in _ZERO_FIELD)
+    bad = ctx.failing(lambda f: f.check in _ZERO_FIELD and not f.raised)
     if not bad:
         return
     change = max((f.number("max_relative_change", "relative_change", "max_change") or 0.0) for f in bad)
@@ -242,6 +291,39 @@ def _forward_consequences(ctx: Context) -> list[Fact]:
     return ctx.failing(pred)
 
 
+def _float32_span(f: Fact) -> bool:
+    """An outside-span failure by float32 rounding of t (relative to the span, below 1e-6 = ~8
+    float32 eps; a solver stepping past t1 overshoots by a fraction of a step, >> 1e-6)."""
+    r = f.number("outside_over_span")
+    return f.check in _SPAN and r is not None and r < 1e-6
+
+
+def rule_precision(ctx: Context) -> None:
+    """float64 stuck near float32: f = 0 must return y0 to a few ulps (probe), which also
+    explains the exactness checks (one point, zero field), f evaluated an ulp of float32 past t1,
+    and every accuracy check."""
+    trigger = ctx.failing(lambda f: (f.check in _END and not _is_gradient(f)) or f.check in _ONE_POINT
+                          or f.check in _ZERO_FIELD or f.check in _SPAN)
+    if not trigger:
+        return
+    prec = ctx.probe(lambda p: p.zero_field_precision(grad_mode="grad"))
+    if prec is None or not prec.shows_defect:
+        return
+    rel = prec.values["max_relative_change"]
+    ctx.forward_cause = "precision-loss"
+    claimed = _forward_consequences(ctx) + ctx.failing(
+        lambda f: not f.raised and (f.check in _ONE_POINT or f.check in _ZERO_FIELD or _float32_span(f)))
+    ctx.emit("precision-loss", f"float64 accuracy stuck near float32 levels: a zero field changes "
+             f"y by {_fmt(rel)} relative (float32 eps {_fmt(prec.values['float32_eps'])})",
+             claimed, confidence=Confidence.HIGH,
+             contrasts=(_probe_contrast("relative change of y under f = 0 (float64)", prec,
+                                        "this implementation", rel, None, "float64 rounding (eps)",
+                                        prec.values["float64_eps"]),),
+             detail="with f = 0 the exact solution is y0; in float64 a correct solver returns it to a "
+                    "few ulps. A change of the size of float32 rounding means the state (or the time) "
+                    "passes through lower precision.")
+
+
 def rule_forward(ctx: Context) -> None:
     """A defect of the solution at step ends: precision, error control, a wrong coefficient,
     stage times, or the last partial step, told apart by probes."""
@@ -250,21 +332,6 @@ def rule_forward(ctx: Context) -> None:
         return
     pr = ctx.prober
     if pr is None:
-        return
-    # 1. precision: f = 0 returns y0 exactly in float64 unless the internals run in lower precision
-    prec = ctx.probe(lambda p: p.zero_field_precision(grad_mode="grad"))
-    if prec is not None and prec.shows_defect:
-        rel = prec.values["max_relative_change"]
-        ctx.forward_cause = "precision-loss"
-        ctx.emit("precision-loss", f"float64 accuracy stuck near float32 levels: a zero field changes "
-                 f"y by {_fmt(rel)} relative (float32 eps {_fmt(prec.values['float32_eps'])})",
-                 end_bad + _forward_consequences(ctx), confidence=Confidence.HIGH,
-                 contrasts=(_probe_contrast("relative change of y under f = 0 (float64)", prec,
-                                            "this implementation", rel, None, "float64 rounding (eps)",
-                                            prec.values["float64_eps"]),),
-                 detail="with f = 0 the exact solution is y0; in float64 a correct solver returns it to a "
-                        "few ulps. A change of the size of float32 rounding means the state (or the time) "
-                        "passes through lower precision.")
         return
     if not pr.adaptive:
         auto = ctx.probe(lambda p: p.fixed_order(False))
@@ -417,7 +484,7 @@ def rule_batch(ctx: Context) -> None:
 
 # ================================================================ robustness: nan, crash
 def rule_nan(ctx: Context) -> None:
-    bad = ctx.failing(lambda f: f.verdict == Verdict.FAIL and f.message.startswith("non-finite output"))
+    bad = ctx.failing(lambda f: f.verdict == Verdict.FAIL and f.nonfinite)
     if not bad:
         return
     good = ctx.passing(lambda f: _is_accuracy(f) and not _is_gradient(f))
@@ -429,8 +496,30 @@ def rule_nan(ctx: Context) -> None:
              detail="; ".join(sorted({f.message for f in bad})[:3]))
 
 
+def rule_nan_probed(ctx: Context) -> None:
+    """NaN/inf confirmed by a probe on well-posed inputs: claims every check that saw non-finite
+    output, and the exactness and shape checks of the kinds the probe saw go non-finite."""
+    seen = ctx.failing(lambda f: f.nonfinite)
+    if not seen:
+        return
+    scan = ctx.probe(lambda p: p.nonfinite_scan())
+    if scan is None or not scan.shows_defect:
+        return  # non-finite only where the run's own defect led (e.g. an uncontrolled step): later rules
+    cases = set(scan.values["nonfinite_cases"])
+    also = ctx.failing(lambda f: not f.raised and (
+        (f.check in _ONE_POINT and "one_point" in cases) or (f.check in _ZERO_FIELD and "zero_field" in cases)
+        or f.check in _SHAPES))
+    good = ctx.passing(lambda f: _is_accuracy(f) and not _is_gradient(f))
+    ctx.emit("nan", f"NaN or inf in the result of a well-posed problem ({', '.join(sorted(cases))}; "
+             f"{len(seen)} check(s) saw non-finite output)", seen + also, confidence=Confidence.HIGH,
+             contrasts=(_probe_contrast("probe cases with non-finite output", scan, ", ".join(sorted(cases)),
+                                        float(len(cases)), None, "cases with finite output",
+                                        float(len(scan.values["cases"]) - len(cases))),),
+             detail="; ".join(sorted({f.message for f in seen})[:3]))
+
+
 def rule_crash(ctx: Context) -> None:
-    errs = ctx.failing(lambda f: f.verdict == Verdict.ERROR and not f.message.startswith("harness error"))
+    errs = ctx.failing(lambda f: f.raised)
     by_type: dict[str, list[Fact]] = {}
     for f in errs:
         by_type.setdefault(f.message.partition(":")[0].strip() or "exception", []).append(f)
@@ -577,7 +666,7 @@ def rule_contracting_drift(ctx: Context) -> None:
 
 
 RULES: tuple[Callable[[Context], None], ...] = (
-    rule_hang, rule_mutation, rule_determinism, rule_span, rule_shapes, rule_one_point, rule_zero_field,
+    rule_hang, rule_nan_probed, rule_precision, rule_mutation, rule_determinism, rule_span, rule_shapes, rule_one_point, rule_zero_field,
     rule_forward, rule_reverse, rule_dense, rule_batch, rule_nan, rule_gradients, rule_contracting_drift, rule_cost,
     rule_crash,
 )
