@@ -6,7 +6,7 @@
                       [--profile quick|standard|thorough] [--select EXPR] [--report DIR]
                       [--junit FILE] [--json FILE] [--results FILE] [--jobs N]
                       [--timeout SECONDS] [--seed S] [--device cpu|cuda] [--shard K/N]
-                      [--config FILE]
+                      [--fail-on CATEGORY[,CATEGORY]] [--config FILE]
     ode-harness report RESULTS [RESULTS ...] ...   (harness.report.main_report)
     ode-harness compare OLD NEW ...                (harness.report.main_compare)
     ode-harness --version
@@ -19,9 +19,15 @@ workers, one by default), so that an implementation that hangs, ends its process
 costs one check, never the run (harness/pytest_plugin.py). Settings come from
 ``[tool.ode-harness]`` in ./pyproject.toml (harness/config.py), the command line overriding it.
 
-Exit status: 0 every applicable check passed (skips and known findings do not count against
-it); 1 at least one check failed, errored or timed out; 2 a usage or configuration error (one
-line on stderr, no traceback), before any check runs.
+After the checks, the failing ones are diagnosed (harness.diagnosis.engine: findings with
+causes, probes where a contrast is missing), the diagnosis is appended to the results file
+(harness.diagnosis.store) and the gate decides (harness.gate): the closing table leads with the
+findings, then the per-check summary.
+
+Exit status: 0 the gate passed: no finding in a category of ``--fail-on`` (default: all), apart
+from known findings; 1 a finding in a selected category, a failing check no finding covers, a
+check not run or a run that stopped early; 2 a usage or configuration error (one line on
+stderr, no traceback), before any check runs.
 """
 
 from __future__ import annotations
@@ -45,13 +51,16 @@ from typing import Any, Callable, Sequence, TextIO
 
 import pytest
 
-from .config import ConfigError, ToleranceOverride, load_file_config, parse_claim_value, parse_override_arg
+from .config import (DEFAULT_FAIL_ON, ConfigError, ToleranceOverride, load_file_config, parse_claim_value,
+                     parse_fail_on, parse_override_arg)
+from .diagnosis.model import Category, Diagnosis
+from .gate import Gate
 from .shard import SHARD_OPTION, Shard
 
 PROG = "ode-harness"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 VERDICT_ORDER = ("pass", "fail", "error", "timeout", "skip")
-SUMMARY_SCHEMA = 1
+SUMMARY_SCHEMA = 2  # 2: "findings" and "gate"; the verdict is the gate's (a failing check outside --fail-on passes)
 
 
 class UsageError(Exception):
@@ -96,11 +105,19 @@ _nonneg_int = _number_arg(int, lambda v: v >= 0, "an integer >= 0")
 _positive_float = _number_arg(float, lambda v: math.isfinite(v) and v > 0, "a number of seconds > 0")
 
 
+def _fail_on_arg(text: str) -> frozenset[Category]:
+    try:
+        return parse_fail_on(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--fail-on: ")) from None
+
+
 def _check_parser() -> _Parser:
     p = _Parser(prog=f"{PROG} check", description="Run the verification suites on implementations under test.",
                 epilog="Settings also come from [tool.ode-harness] in ./pyproject.toml; the command line "
-                       "overrides them. Exit status: 0 all applicable checks passed, 1 a check failed, "
-                       "errored or timed out, 2 usage or configuration error.")
+                       "overrides them. Exit status: 0 the gate passed (no finding in a --fail-on "
+                       "category apart from known findings), 1 a gating finding, or checks not run, "
+                       "2 usage or configuration error.")
     p.add_argument("impls", nargs="*", metavar="IMPL",
                    help="a built-in implementation (reference, torchdiffeq, torchode, scipy, ...) or "
                         "package.module:callable")
@@ -135,6 +152,10 @@ def _check_parser() -> _Parser:
     r.add_argument("--seed", type=_nonneg_int, metavar="S", help="seed of every random input (default 0)")
     r.add_argument("--device", metavar="DEVICE", help="cpu or cuda (default cpu)")
     SHARD_OPTION.add_to(r, "--shard")
+    r.add_argument("--fail-on", type=_fail_on_arg, metavar="CATEGORY[,CATEGORY]",
+                   help="the categories of findings that fail the gate: "
+                        + ", ".join(c.value for c in Category) + " or all (default all); findings of "
+                        "the others are reported, marked not gating")
     o = p.add_argument_group("output")
     o.add_argument("--results", metavar="FILE", help="results file, JSON lines (default reports/results.jsonl)")
     o.add_argument("--report", metavar="DIR", help="write the HTML report into DIR")
@@ -156,8 +177,8 @@ commands:
   tableau FILE [options]            check a Butcher tableau's order (JSON or module:attribute)
   --version                         print the version
 
-'{PROG} COMMAND --help' describes a command. Exit status: 0 success, 1 a check failed,
-errored or timed out, 2 usage or configuration error.
+'{PROG} COMMAND --help' describes a command. Exit status: 0 success, 1 the gate failed
+(check: a finding in a --fail-on category, or checks not run), 2 usage or configuration error.
 """
 
 
@@ -182,6 +203,7 @@ class Settings:
     quiet: bool
     config_path: Path | None
     shard: Shard | None = None
+    fail_on: frozenset[Category] = DEFAULT_FAIL_ON
     impls: list[Any] = field(default_factory=list)
 
     def cases(self) -> list[tuple[Any, str]]:
@@ -263,7 +285,8 @@ def _resolve(ns: argparse.Namespace) -> Settings:
         select=ns.select or fc.select, claims=common, method_claims=per_method, overrides=overrides,
         results=_out(ns.results, fc.results, (cwd / "reports" / "results.jsonl").resolve()),  # type: ignore[arg-type]
         report=_out(ns.report, fc.report), junit=_out(ns.junit, fc.junit), json=_out(ns.json, fc.json),
-        quiet=ns.quiet, config_path=fc.path, shard=ns.shard)
+        quiet=ns.quiet, config_path=fc.path, shard=ns.shard,
+        fail_on=ns.fail_on or fc.fail_on or DEFAULT_FAIL_ON)
 
 
 def _load_impls(st: Settings) -> None:
@@ -587,6 +610,7 @@ class Summary:
     unmatched_overrides: list[str]
     overrides_applied: int
     n_records: int
+    verdicts: dict[str, str] = field(default_factory=dict)  # check id -> verdict ("known" for a known finding)
 
     @property
     def failed(self) -> bool:
@@ -621,18 +645,21 @@ def summarize(records: list[Any], st: Settings, progress: Progress | None) -> Su
                             "method": r.method, "problem": r.problem, "dtype": r.dtype,
                             "nodeid": extra.get("nodeid", ""), "measured": r.measured,
                             "threshold": r.threshold, "threshold_reason": r.threshold_reason,
-                            "reproducer": r.reproducer, "duration_s": r.duration_s})
+                            "reproducer": r.reproducer, "duration_s": r.duration_s,
+                            **({"incomplete": True} if extra.get("not_run") else {})})
     if progress is not None:
         # pytest failures without a record (a harness error outside a check), and checks that
         # never finished (the run stopped early)
         for nodeid, text in progress.failed_reports.items():
             if nodeid not in seen_nodeids:
                 counts["error"] += 1
-                failing.append({"check_id": nodeid, "verdict": "error", "nodeid": nodeid,
+                failing.append({"check_id": nodeid, "verdict": "error", "nodeid": nodeid, "incomplete": True,
                                 "message": f"no result recorded; pytest: {text}"})
                 seen_nodeids.add(nodeid)
     unmatched = [ov.pattern for ov in st.overrides if ov.pattern not in used_patterns]
-    return Summary(counts, expected, by_case, failing, unmatched, applied, len(records))
+    verdicts = {r.check_id: ("known" if r.verdict.value == "fail" and (r.extra or {}).get("expected_failure")
+                             else r.verdict.value) for r in records}
+    return Summary(counts, expected, by_case, failing, unmatched, applied, len(records), verdicts)
 
 
 def _table(rows: list[list[str]], right: set[int]) -> list[str]:
@@ -644,8 +671,162 @@ def _table(rows: list[list[str]], right: set[int]) -> list[str]:
     return out
 
 
+CHECKS_PER_FINDING = 5  # check ids printed under a finding in the closing table; the rest are counted
+TITLE_WIDTH = 100       # a title longer than this is cut in the table (whole in --json and the report)
+
+
+# The diagnosis's probes are solves through the implementation under test, so the diagnosis runs
+# in a child process: an implementation that segfaults, ends its process or hangs in C during a
+# probe costs the probes, never the run's verdict (every check's record is in the results file
+# already). The child gets the engine's probe budget plus this much for starting Python and
+# importing torch and the implementation (~5 s on an idle machine, measured up to ~25 s on a
+# loaded 2-core one).
+DIAGNOSIS_START_S = 60.0
+
+
+class DiagnosisChildError(Exception):
+    """The diagnosis child did not return a diagnosis (died, timed out, raised)."""
+
+
+def _diagnosis_child() -> None:
+    """The child's side of `_diagnose_isolated`: the request on stdin, the diagnosis line into
+    the request's output file."""
+    req = json.loads(sys.stdin.read())
+    os.chdir(req["cwd"])
+    if req["cwd"] not in sys.path:
+        sys.path.insert(0, req["cwd"])  # import paths of implementations resolve as in the run
+    from .diagnosis.engine import diagnose
+    from .diagnosis.store import diagnosis_record
+    from .results import load_records
+
+    records = [r for r in load_records(req["results"], missing_ok=True).records if r.run_id == req["run_id"]]
+    line = diagnosis_record(diagnose(records), fail_on=(), run_id=req["run_id"]).to_json()
+    Path(req["out"]).write_text(line + "\n")
+
+
+def _diagnose_isolated(st: Settings, run_id: str, log: Path) -> Diagnosis:
+    """`diagnose` of this run's records, probes included, in a child process (see
+    DIAGNOSIS_START_S); DiagnosisChildError when it gives no diagnosis."""
+    import subprocess
+    import tempfile
+
+    from .diagnosis.engine import DEFAULT_TIME_BUDGET_S
+    from .diagnosis.store import parse_diagnosis_line
+
+    limit = DEFAULT_TIME_BUDGET_S + DIAGNOSIS_START_S
+    with tempfile.TemporaryDirectory(prefix="ode-harness-diagnosis-") as tmp:
+        out = Path(tmp) / "diagnosis.jsonl"
+        req = {"results": str(st.results), "run_id": run_id, "out": str(out), "cwd": str(Path.cwd())}
+        with open(log, "a", encoding="utf-8", errors="replace") as err:
+            err.write("\n--- diagnosis (probes) ---\n")
+            err.flush()
+            try:
+                proc = subprocess.run([sys.executable, "-c", "from harness.cli import _diagnosis_child; _diagnosis_child()"],
+                                      input=json.dumps(req), text=True, stdout=err, stderr=err, timeout=limit)
+            except subprocess.TimeoutExpired:
+                raise DiagnosisChildError(f"did not finish within {limit:g} s") from None
+        if proc.returncode != 0:
+            how = (f"killed by signal {signal.Signals(-proc.returncode).name}" if proc.returncode < 0
+                   else f"exited with status {proc.returncode}")
+            raise DiagnosisChildError(f"{how} (see {log})")
+        try:
+            return parse_diagnosis_line(out.read_text()).diagnosis
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise DiagnosisChildError(f"gave no diagnosis ({type(exc).__name__}: {_first_line(exc)})") from None
+
+
+def diagnose_run(records: list[Any], summary: Summary, st: Settings, *, run_id: str,
+                 log: Path | None = None) -> Gate:
+    """Diagnose the run's records (probes included, harness.diagnosis.engine; in a child process
+    when a check failed, see DIAGNOSIS_START_S), append the diagnosis to the results file, and
+    decide the gate. A diagnosis with probes that fails falls back to the records alone; one
+    that cannot be had at all is no verdict: the failing checks are then undiagnosed, and gate."""
+    from .gate import evaluate_gate
+
+    t0 = time.monotonic()
+    diagnosis = Diagnosis(findings=())
+    error = ""
+    try:
+        from .diagnosis.engine import diagnose
+    except ImportError as exc:
+        error = f"diagnosis not available ({exc})"
+    else:
+        try:
+            if any(r.verdict.value in ("fail", "error", "timeout") for r in records):
+                diagnosis = _diagnose_isolated(st, run_id, log or st.results.with_suffix(".log"))
+            else:  # nothing to probe: the same diagnosis, without a child
+                diagnosis = diagnose(records, run_probes=False)
+        except Exception as exc:  # noqa: BLE001 - a diagnosis failure must not hide the verdict
+            error = f"diagnosis with probes failed: {type(exc).__name__}: {_first_line(exc)}"
+            try:
+                diagnosis = diagnose(records, run_probes=False)
+                error += "; diagnosed from the records alone, without probes"
+            except Exception as exc2:  # noqa: BLE001
+                error += f"; without probes too: {type(exc2).__name__}: {_first_line(exc2)}"
+    if not error or diagnosis.findings:
+        from .diagnosis.store import write_diagnosis
+
+        try:
+            write_diagnosis(st.results, diagnosis, fail_on=st.fail_on, run_id=run_id)
+        except (OSError, TypeError, ValueError) as exc:
+            error = (error + "; " if error else "") + f"diagnosis not stored: {type(exc).__name__}: {_first_line(exc)}"
+    return evaluate_gate(diagnosis, st.fail_on, summary.failing, diagnosis_error=error,
+                         diagnosis_s=time.monotonic() - t0)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _one_line(text: Any, limit: int | None = None) -> str:
+    out = " ".join(str(text or "").split())
+    return out if limit is None or len(out) <= limit else out[: limit - 3] + "..."
+
+
+def _reproducer_path(reproducer: str | None, st: Settings) -> str:
+    if not reproducer:
+        return "-"
+    p = Path(reproducer)
+    return str(p if p.is_absolute() or st.report is None else st.report / p)
+
+
+def render_findings(gate: Gate, st: Settings, verdicts: dict[str, str]) -> list[str]:
+    """The closing table's lead: the findings, one line each (gate status, category, cause,
+    confidence, number of checks, title, reproducer), the checks under each."""
+    from .gate import FindingStatus
+
+    n_probes = len(gate.diagnosis.probes)
+    lines = [gate.headline() + f" (--fail-on {gate.fail_on_text()})"
+             + (f"; the diagnosis ran {n_probes} probe{'' if n_probes == 1 else 's'}" if n_probes else "")
+             + (f" in {gate.diagnosis_s:.1f} s" if n_probes and gate.diagnosis_s is not None else "")]
+    findings = sorted(gate.diagnosis.findings, key=lambda f: (
+        [FindingStatus.GATING, FindingStatus.NOT_GATING, FindingStatus.KNOWN].index(gate.status(f))))
+    if findings:
+        rows = [["#", "gate", "category", "cause", "confidence", "checks", "title", "reproducer"]]
+        for i, f in enumerate(findings, 1):
+            rows.append([str(i), gate.status(f).upper() if gate.status(f) == FindingStatus.GATING else gate.status(f),
+                         f.category.value, f.cause_key, f.confidence.value, str(len(f.checks)),
+                         _one_line(f.title, TITLE_WIDTH), _reproducer_path(f.reproducer, st)])
+        table = _table(rows, right={0, 5})
+        lines.append(table[0])
+        for (i, f), row in zip(enumerate(findings, 1), table[1:]):
+            lines.append(row)
+            for c in f.checks[:CHECKS_PER_FINDING]:
+                lines.append(f"        {verdicts.get(c, 'known' if f.expected else 'fail').upper():<8} {c}")
+            if len(f.checks) > CHECKS_PER_FINDING:
+                lines.append(f"        ... and {len(f.checks) - CHECKS_PER_FINDING} more checks")
+    for x in gate.undiagnosed:
+        lines.append(f"  UNDIAGNOSED {str(x.get('verdict', '')).upper()} {x.get('check_id')}: gating (no finding covers it)")
+    for x in gate.incomplete:
+        lines.append(f"  INCOMPLETE  {x.get('check_id')}: {_one_line(x.get('message'), 160)}")
+    if gate.diagnosis_error:
+        lines.append(f"warning: {gate.diagnosis_error}")
+    return lines
+
+
 def render_summary(s: Summary, st: Settings, *, exit_code: int, elapsed: float, paths: dict[str, str],
-                   width: int | None) -> list[str]:
+                   width: int | None, gate: Gate | None = None) -> list[str]:
     c = s.counts
     verdict = "PASS" if exit_code == 0 else "FAIL"
     n = sum(c.values()) + s.expected_failures
@@ -655,6 +836,11 @@ def render_summary(s: Summary, st: Settings, *, exit_code: int, elapsed: float, 
     if s.expected_failures:
         head += f", {s.expected_failures} known findings"
     lines = [head]
+    if gate is not None:
+        findings = render_findings(gate, st, s.verdicts)
+        if width:
+            findings = [ln if len(ln) <= width else ln[: width - 3] + "..." for ln in findings]
+        lines += findings
     if s.by_case:
         rows = [["case", "pass", "fail", "error", "timeout", "skip", "known"]]
         for case, k in s.by_case.items():
@@ -662,9 +848,10 @@ def render_summary(s: Summary, st: Settings, *, exit_code: int, elapsed: float, 
         lines += _table(rows, right=set(range(1, 7)))
     if s.failing:
         lines.append(f"failing checks ({len(s.failing)}):")
-        rows = [["verdict", "check", "cause"]]
+        rows = [["verdict", "check", "message"]]
         for f in s.failing:
-            rows.append([f["verdict"].upper(), _short_id(f["check_id"]), " ".join(str(f["message"] or "").split())])
+            # condensed: the findings above carry the diagnosis; here each check's own message
+            rows.append([f["verdict"].upper(), _short_id(f["check_id"]), _one_line(f["message"], 200)])
         table = _table(rows, right=set())
         if width:
             table = [ln if len(ln) <= width else ln[: width - 3] + "..." for ln in table]
@@ -676,8 +863,16 @@ def render_summary(s: Summary, st: Settings, *, exit_code: int, elapsed: float, 
 
 
 def summary_json(s: Summary, st: Settings, *, exit_code: int, elapsed: float, run_id: str,
-                 pytest_status: int, paths: dict[str, str]) -> dict[str, Any]:
+                 pytest_status: int, paths: dict[str, str], gate: Gate | None = None) -> dict[str, Any]:
+    from .diagnosis.store import finding_to_dict
     from .results import encode_value
+
+    gate_part: dict[str, Any] = {}
+    if gate is not None:
+        gate_part = {"findings": [{**finding_to_dict(f), "status": gate.status(f)} for f in gate.diagnosis.findings],
+                     "gate": gate.as_dict(),
+                     "probes": [{"check_id": p.check_id, "verdict": p.verdict.value, "message": p.message,
+                                 "measured": p.measured} for p in gate.diagnosis.probes]}
 
     return encode_value({
         "schema": SUMMARY_SCHEMA,
@@ -704,6 +899,7 @@ def summary_json(s: Summary, st: Settings, *, exit_code: int, elapsed: float, ru
         "by_case": s.by_case,
         "failing": s.failing,
         "pytest_exit_status": pytest_status,
+        **gate_part,
         **paths,
     })
 
@@ -879,12 +1075,14 @@ def run_check(argv: Sequence[str]) -> int:
         if missing > 0:
             summary.counts["error"] += missing
             summary.failing.append({"check_id": f"{missing} checks", "verdict": "error", "nodeid": "",
+                                    "incomplete": True,
                                     "message": f"not run: the run stopped early (pytest exit status {status}; see {log})"})
     harness_error = ""
     if status not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         harness_error = (f"harness error: pytest ended with status {status} "
                          f"({_last_error_line(log)}); see {log}")
-    exit_code = EXIT_FAILED if (summary.failed or harness_error) else EXIT_OK
+    gate = diagnose_run(records, summary, st, run_id=run_id, log=log)
+    exit_code = EXIT_FAILED if (not gate.passed or harness_error) else EXIT_OK
     if status == pytest.ExitCode.INTERRUPTED and not summary.failed:
         exit_code = 130
     paths = {"results": str(st.results), "log": str(log)}
@@ -900,7 +1098,7 @@ def run_check(argv: Sequence[str]) -> int:
     if st.json:
         paths["json"] = str(st.json)
         data = summary_json(summary, st, exit_code=exit_code, elapsed=elapsed, run_id=run_id,
-                            pytest_status=status, paths=paths)
+                            pytest_status=status, paths=paths, gate=gate)
         if harness_error:
             data["harness_error"] = harness_error
         if report_error:
@@ -908,7 +1106,8 @@ def run_check(argv: Sequence[str]) -> int:
         st.json.parent.mkdir(parents=True, exist_ok=True)
         st.json.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
     width = shutil.get_terminal_size((100, 20)).columns if live else None
-    for ln in render_summary(summary, st, exit_code=exit_code, elapsed=elapsed, paths=paths, width=width):
+    for ln in render_summary(summary, st, exit_code=exit_code, elapsed=elapsed, paths=paths, width=width,
+                             gate=gate):
         out.write(ln + "\n")
     for msg in (harness_error, report_error):
         if msg:

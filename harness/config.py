@@ -14,6 +14,7 @@ merged under the command line, and the per-check tolerance overrides.
     report = "reports/html"                      # HTML report folder
     junit = "reports/junit.xml"
     json = "reports/summary.json"
+    fail-on = ["results", "gradients"]           # categories of findings that fail the gate (default: all)
 
     [tool.ode-harness.claims]                    # claims of every method ...
     float32 = false
@@ -46,8 +47,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from .diagnosis.model import Category, parse_categories
+
 __all__ = ["ConfigError", "ToleranceOverride", "FileConfig", "CONFIG_KEYS", "load_file_config",
-           "parse_overrides", "parse_override_arg", "parse_claim_value", "match_override"]
+           "parse_overrides", "parse_override_arg", "parse_claim_value", "match_override", "parse_fail_on",
+           "DEFAULT_FAIL_ON"]
+
+# The gate fails on findings of every category unless told otherwise (--fail-on, fail-on).
+DEFAULT_FAIL_ON: frozenset[Category] = frozenset(Category)
 
 
 class ConfigError(ValueError):
@@ -55,7 +62,7 @@ class ConfigError(ValueError):
 
 
 CONFIG_KEYS = ("implementations", "methods", "profile", "claims", "overrides", "jobs", "timeout",
-               "seed", "device", "select", "results", "report", "junit", "json")
+               "seed", "device", "select", "results", "report", "junit", "json", "fail-on")
 
 
 @dataclass(frozen=True)
@@ -119,6 +126,19 @@ class ToleranceOverride:
         """The plugin's ``--ode-override`` form: ``PATTERN=JSON``."""
         spec = {k: v for k, v in self.as_dict().items() if k != "pattern"}
         return f"{self.pattern}={json.dumps(spec, sort_keys=True)}"
+
+
+def parse_fail_on(value: Any, where: str = "--fail-on") -> frozenset[Category]:
+    """The categories that fail the gate, from ``"results,gradients"``, a list of names or
+    ``"all"`` (`harness.diagnosis.model.parse_categories`); ConfigError (one line) otherwise."""
+    if isinstance(value, list) and not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: expected category names (strings), got {value!r}")
+    if not isinstance(value, (str, list)):
+        raise ConfigError(f"{where}: expected a category name or a list of them, got {value!r}")
+    try:
+        return parse_categories(value)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def match_override(overrides: Iterable[ToleranceOverride], check: str, suite: str = "") -> ToleranceOverride | None:
@@ -216,6 +236,7 @@ class FileConfig:
     report: Path | None = None
     junit: Path | None = None
     json: Path | None = None
+    fail_on: frozenset[Category] | None = None
 
 
 def _str_list(value: Any, key: str, where: str) -> list[str]:
@@ -335,4 +356,6 @@ def load_file_config(path: str | os.PathLike[str] | None = None, *, required: bo
         cfg.seed = _number(table["seed"], "seed", where, integer=True, minimum=0)
     for key in ("results", "report", "junit", "json"):
         setattr(cfg, key, _path(key))
+    if "fail-on" in table:
+        cfg.fail_on = parse_fail_on(table["fail-on"], f"{where}: 'fail-on'")
     return cfg

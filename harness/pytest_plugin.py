@@ -587,7 +587,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         threshold_reason=chk.threshold_reason, message=message, seed=cfg.seed,
         reproducer=_reproducer(item.nodeid, Path(str(item.path)).stem, case), duration_s=report.duration,
         extra={"claims": case.claims.as_dict(), "profile": cfg.profile.name, "nodeid": item.nodeid,
-               "time_in": cost.since(getattr(item, "_ode_cost_start", None)), **chk_extra, **_jsonable(chk.extra)},
+               "time_in": cost.since(getattr(item, "_ode_cost_start", None)), **chk_extra, **_jsonable(chk.extra),
+               # a check refused after its case's incidents: nothing measured, the run is incomplete
+               **({"not_run": True} if isinstance(exc, CheckNotRun) else {})},
     )
     append_record(cfg.results, rec)
 

@@ -28,12 +28,12 @@ __all__ = ["build_report", "compare", "Comparison", "Change", "ResultsError", "m
            "main_compare", "report_parser", "write_run_end", "read_run_ends", "RunEnd"]
 
 
-def build_report(results_path, out_dir="reports", *, split=None, allow_mixed=False) -> Path:
+def build_report(results_path, out_dir="reports", *, split=None, allow_mixed=False, fail_on=None) -> Path:
     """Write ``out_dir/index.html`` for the results file ``results_path`` (or several, merged);
     see `harness.report.build.build_report`."""
     from .build import build_report as _build  # jinja2 and matplotlib only when a report is built
 
-    return _build(results_path, out_dir, split=split, allow_mixed=allow_mixed)
+    return _build(results_path, out_dir, split=split, allow_mixed=allow_mixed, fail_on=fail_on)
 
 
 class _Usage(Exception):
@@ -76,7 +76,21 @@ def report_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fail-on-failure", action="store_true",
                         help="exit 1 when a check failed, errored or timed out (known findings do not "
                              "count), or the run is incomplete: the verdict of a CI merge job")
+    parser.add_argument("--fail-on", metavar="CATEGORY[,CATEGORY]", type=_fail_on_arg,
+                        help="exit 1 when a finding of the run's diagnosis is in one of these categories "
+                             "(results, gradients, contract, robustness, cost, all; known findings do not "
+                             "count), a failing check no finding covers, or the run is incomplete: the gate "
+                             "of `ode-harness check --fail-on` over the shards merged")
     return parser
+
+
+def _fail_on_arg(text: str):
+    from ..config import ConfigError, parse_fail_on
+
+    try:
+        return parse_fail_on(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--fail-on: ")) from None
 
 
 def main_report(argv: Sequence[str] | None = None) -> int:
@@ -89,7 +103,8 @@ def main_report(argv: Sequence[str] | None = None) -> int:
     split = {"auto": None, "yes": True, "no": False}[args.split]
     try:
         run = read_runs(args.results, allow_mixed=args.allow_mixed)
-        index = build_report(args.results, args.out, split=split, allow_mixed=args.allow_mixed)
+        index = build_report(args.results, args.out, split=split, allow_mixed=args.allow_mixed,
+                             fail_on=args.fail_on)
     except ResultsError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
@@ -106,6 +121,16 @@ def main_report(argv: Sequence[str] | None = None) -> int:
         print(f"  ... and {len(bad) - 20} more (see the report)")
     if args.fail_on_failure and (bad or not run.complete):
         return 1
+    if args.fail_on is not None:
+        from ..gate import evaluate_gate
+        from .findings import run_diagnosis
+
+        rd = run_diagnosis(run, args.fail_on)
+        failing = [{"check_id": r.check_id, "verdict": r.verdict.value} for r in bad]
+        gate = evaluate_gate(rd.diagnosis, args.fail_on, failing, diagnosis_error=rd.note if rd.source == "unavailable" else "")
+        print(f"{gate.headline()} (--fail-on {gate.fail_on_text()}; diagnosis {rd.source})")
+        if not gate.passed or not run.complete:
+            return 1
     return 0
 
 

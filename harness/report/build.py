@@ -1,5 +1,9 @@
 """Build the HTML report of a results file: ``build_report(results, out_dir) -> out_dir/index.html``.
 
+The page leads with the run's findings (harness.report.findings: the diagnosis stored with the
+results, or the records diagnosed again): their count, and for each its title, cause, category,
+confidence, contrasts and reproducer, the checks under it collapsed; then the summary.
+
 One self-contained page (inline CSS, inline SVG figures, no script, nothing fetched), from
 Jinja2 templates with autoescaping on: every string that comes from a record (an
 implementation's name, an exception message, a reproducer) is HTML-escaped. A large run is
@@ -20,8 +24,10 @@ from typing import Any, Iterable, Sequence
 import jinja2
 import numpy as np
 
+from ..diagnosis.model import Category
 from ..results import CheckRecord
 from . import plots
+from .findings import findings_context
 from .data import (BAD, OUTCOME_LABELS, OUTCOMES, Curve, RunData, benchmark_stats, case_label,
                    convergence_of, curves_across_records, curves_in_record,
                    falsifying_example, fmt, fmt_bytes, fmt_duration, gradient_group, gradient_oracle,
@@ -653,9 +659,11 @@ def _cross_sections(records: list[CheckRecord], styles: plots.Styles) -> dict:
                 memory=_memory(records, styles))
 
 
-def render_report(run: RunData, *, split: bool | None = None) -> dict[str, str]:
+def render_report(run: RunData, *, split: bool | None = None,
+                  fail_on: frozenset[Category] | None = None) -> dict[str, str]:
     """The report's pages: {file name: HTML}. ``split`` None: per-implementation pages when the
-    run has more than `SPLIT_AT` records."""
+    run has more than `SPLIT_AT` records. ``fail_on``: the categories the findings' gate status
+    is shown against (None: those the stored diagnosis's gate failed on, else all)."""
     env = _env()
     records = run.records
     impl_order = run.impl_order()
@@ -699,6 +707,7 @@ def render_report(run: RunData, *, split: bool | None = None) -> dict[str, str]:
     index = env.get_template("index.html.j2").render(
         **common, title="ode-harness report", summary=summary, conclusions=conclusions, cross=cross,
         detail=detail, impl_pages=impl_pages, has_gradients=has_gradients, has_cost=has_cost, failures=_failures(records), omissions=_omissions(records),
+        findings=findings_context(run, fail_on),
         appendix=_appendix(run))
     pages["index.html"] = index
     return pages
@@ -706,7 +715,7 @@ def render_report(run: RunData, *, split: bool | None = None) -> dict[str, str]:
 
 def build_report(results_path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
                  out_dir: str | os.PathLike[str] = "reports", *, split: bool | None = None,
-                 allow_mixed: bool = False) -> Path:
+                 allow_mixed: bool = False, fail_on: frozenset[Category] | None = None) -> Path:
     """Write the HTML report of ``results_path`` to ``out_dir/index.html`` (plus
     ``impl-*.html`` for a large run) and return the index's path. ``results_path`` may be several
     files or folders (the shards of a run): they are merged (`harness.report.data.read_runs`,
@@ -715,7 +724,7 @@ def build_report(results_path: str | os.PathLike[str] | Sequence[str | os.PathLi
     finished. Raises `harness.report.data.ResultsError` (a ValueError, one line) for a missing
     or unreadable results file."""
     run = read_runs(results_path, allow_mixed=allow_mixed)
-    pages = render_report(run, split=split)
+    pages = render_report(run, split=split, fail_on=fail_on)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("impl-*.html"):  # pages of an earlier, larger report

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..results import CheckRecord, LoadResult, RunHeader, load_records
+from ..diagnosis.store import diagnosis_line_numbers
 from .runend import RUN_END_KIND, read_run_ends
 
 # Outcomes as the report shows them: the verdict, with expected failures (known findings) apart.
@@ -594,11 +595,12 @@ def read_run(path: str | Path) -> RunData:
     try:
         load = load_records(path)
         ends_by_line = read_run_ends(path)
+        diagnosis_lines = diagnosis_line_numbers(path)  # harness.diagnosis.store: read by the report
     except PermissionError:
         raise ResultsError(f"cannot read results file (permission denied): {path}") from None
     except OSError as exc:
         raise ResultsError(f"cannot read results file {path}: {exc.strerror or exc}") from None
-    bad = [n for n in load.bad_lines if n not in ends_by_line]
+    bad = [n for n in load.bad_lines if n not in ends_by_line and n not in diagnosis_lines]
     if bad:
         first = bad[0]
         what = "not an ode-harness results file" if not (load.records or load.headers or ends_by_line) \
