@@ -321,14 +321,18 @@ def _gradient_case(record: CheckRecord) -> ReproCase:
         tol, h = gr._setting(case, setup, gtol)
     f = setup.field()
     names = [n for n, p in f.named_parameters() if p.requires_grad]
+    threshold, reason = record.threshold, record.threshold_reason
+    if group is None:
+        threshold, reason = 0.0, "every input that requires grad and is used gets a gradient (not None)"
+    elif threshold is None:  # the check stopped before its bound (a missing gradient): the suite's bound
+        threshold, reason = gr.bound(case, setup, group, tol=tol, h=h if tol is None else None,
+                                     oracle_err=setup.oracle.error_estimate[group], check=SimpleNamespace(note=dict))
     expected = {"y0": _tolist(setup.oracle.group("y0")), "params": _tolist(setup.oracle.group("params")),
                 "t": _tolist(setup.oracle.group("t"))}
     return _base(record, ReproKind.GRADIENT, problem=record.problem, field_source=vector_field_source(f),
                  y0=_tolist(setup.y0), t=_tolist(setup.t), rtol=tol if tol is not None else 1e-7,
                  atol=tol if tol is not None else 1e-9, step_size=h if tol is None else None,
-                 expected=expected, threshold=record.threshold if group is not None else 0.0,
-                 threshold_reason=record.threshold_reason if group is not None else
-                 "every input that requires grad and is used gets a gradient (not None)",
+                 expected=expected, threshold=threshold, threshold_reason=reason,
                  params={"group": group, "cotangents": _tolist(setup.g), "t_grad": case.claims.t_grad,
                          "param_names": names,
                          "oracle_error": {k: float(v) for k, v in setup.oracle.error_estimate.items()}},
@@ -377,7 +381,8 @@ def _property_case(record: CheckRecord) -> ReproCase:
     notes: list[str] = []
     if kind in (ReproKind.MUTATION, ReproKind.DETERMINISM):
         times = [0.0, 0.25, 0.5]
-        kw = dict(field_source=_drawn_field_source(_MIXED), y0=[[0.7, -0.4], [0.3, 0.9]], t=times,
+        notes.append("a batch of one (shape (1, 2)): an output that loses an axis of length 1 shows")
+        kw = dict(field_source=_drawn_field_source(_MIXED), y0=[[0.7, -0.4]], t=times,
                   rtol=loose, atol=loose, step_size=None if claims.adaptive else (times[-1] - times[0]) / 8,
                   threshold=0.0, threshold_reason="exact: " + ("inputs are read-only" if kind is ReproKind.MUTATION
                                                               else "bitwise equality of two identical calls"),
@@ -391,10 +396,10 @@ def _property_case(record: CheckRecord) -> ReproCase:
         notes.append("a batch of one: an output that loses an axis of length 1 shows")
     elif kind is ReproKind.ZERO_FIELD:
         times = [0.0, 0.35, 0.7]
-        kw = dict(field_source=_drawn_field_source(None), y0=list(_ZERO_Y0), t=times, rtol=loose, atol=loose,
+        kw = dict(field_source=_drawn_field_source(None), y0=[list(_ZERO_Y0)], t=times, rtol=loose, atol=loose,
                   step_size=None if claims.adaptive else 0.7 / 7, threshold=0.0,
                   threshold_reason="exact: every increment is h * 0")
-        notes.append("non-dyadic values of three magnitudes: the suite's explicit example")
+        notes.append("non-dyadic values of three magnitudes (the suite's explicit example), as a batch of one")
     elif kind is ReproKind.OUTSIDE_SPAN:
         times = [float(x) for x in measured["t"]] if isinstance(measured.get("t"), list) and measured["t"] else [0.0, 1e-3]
         lo, hi = min(times), max(times)
@@ -581,8 +586,9 @@ def grad_context():
     return torch.enable_grad()
 
 
-def contract_problem(ys, y0, t):
-    """What is wrong with the output's type, shape, dtype (None when nothing)."""
+def contract_problem(ys, y0, t, finite=True):
+    """What is wrong with the output's type, shape, dtype, or (`finite`) its finiteness for a
+    finite input (None when nothing)."""
     if not isinstance(ys, torch.Tensor):
         return f"expected a torch.Tensor, got {type(ys).__name__}"
     want = (len(t), *y0.shape)
@@ -591,6 +597,9 @@ def contract_problem(ys, y0, t):
         bad.append(f"shape expected {want} = (len(t), *y0.shape), got {tuple(ys.shape)}")
     if ys.dtype != y0.dtype:
         bad.append(f"dtype expected {y0.dtype} (y0's), got {ys.dtype}")
+    if not bad and finite and not bool(torch.isfinite(ys.detach()).all()):
+        bad_at = (~torch.isfinite(ys.detach())).nonzero()[0].tolist()
+        bad.append(f"non-finite output ys{bad_at} = {ys.detach()[tuple(bad_at)].item()} for finite y0 and t")
     return "; ".join(bad) or None
 
 
@@ -738,20 +747,33 @@ def reproduce(odeint):
         y0.requires_grad_(True)
     names = ["y0", "t", *[n for n, _ in field.named_parameters()]]
     before = [y0.detach().clone(), t.clone(), *[p.detach().clone() for p in field.parameters()]]
+
+    def changed_inputs(when):
+        after = [y0.detach(), t, *[p.detach() for p in field.parameters()]]
+        changed = []
+        for name, a, b in zip(names, before, after):
+            if not torch.equal(a, b):
+                changed.append(name)
+                print(f"{name} changed {when}:")
+                show("before", a)
+                show("after", b)
+        return changed
+
     with grad_context():
         ys = call(odeint, field, y0, t)
+        bad = contract_problem(ys, y0, t)
+        if bad:
+            return False, bad
+        changed = changed_inputs("by the solve")
+        if changed:
+            return False, f"inputs modified in place by the solve: {', '.join(changed)}"
         if BACKWARD:
             ys.sum().backward()
-    after = [y0.detach(), t, *[p.detach() for p in field.parameters()]]
-    changed = []
-    for name, a, b in zip(names, before, after):
-        if not torch.equal(a, b):
-            changed.append(name)
-            print(f"{name} changed:")
-            show("before", a)
-            show("after", b)
-    return not changed, ("no input changed" if not changed else f"inputs modified in place: {', '.join(changed)}")
+    changed = changed_inputs("by the backward pass")
+    return not changed, ("no input changed" if not changed
+                         else f"inputs modified in place by the backward pass: {', '.join(changed)}")
 '''
+
 
 _BODIES[ReproKind.DETERMINISM] = r'''
 def reproduce(odeint):
@@ -763,7 +785,11 @@ def reproduce(odeint):
         y0 = torch.tensor(Y0, dtype=torch.float64)
         t = torch.tensor(T, dtype=torch.float64)
         with torch.no_grad() if GRAD_MODE == "autograd" else grad_context():
-            runs.append(call(odeint, field, y0, t).detach().clone())
+            ys = call(odeint, field, y0, t)
+        bad = contract_problem(ys, y0, t)
+        if bad:
+            return False, bad
+        runs.append(ys.detach().clone())
     a, b = runs
     show("run 1", a[-1])
     show("run 2", b[-1])
@@ -814,7 +840,10 @@ def reproduce(odeint):
     y0 = torch.tensor(Y0, dtype=torch.float64)
     t = torch.tensor(T, dtype=torch.float64)
     with torch.no_grad():
-        call(odeint, field, y0, t)
+        ys = call(odeint, field, y0, t)
+    bad = contract_problem(ys, y0, t)
+    if bad:
+        return False, bad
     lo, hi = min(T), max(T)
     seen_lo, seen_hi = min(field.times, default=lo), max(field.times, default=hi)
     print(f"  span [{lo!r}, {hi!r}]; f evaluated on [{seen_lo!r}, {seen_hi!r}] ({len(field.times)} evaluations)")
@@ -852,7 +881,7 @@ def reproduce(odeint):
     batch = Counting(Field(rate=rates))
     with torch.no_grad():
         yb = call(odeint, batch, torch.tensor(Y0, dtype=torch.float64), t)
-    bad = contract_problem(yb, torch.tensor(Y0), t)
+    bad = contract_problem(yb, torch.tensor(Y0, dtype=torch.float64), t)
     if bad:
         return False, bad
     worst, summary = -1.0, ""
@@ -860,6 +889,9 @@ def reproduce(odeint):
         alone = Counting(Field(rate=r))
         with torch.no_grad():
             ya = call(odeint, alone, torch.tensor(Y0[i], dtype=torch.float64), t)
+        bad = contract_problem(ya, torch.tensor(Y0[i], dtype=torch.float64), t)
+        if bad:
+            return False, f"element {i} alone: {bad}"
         diff = float((yb[-1, i].to(torch.float64) - ya[-1].to(torch.float64)).abs().max())
         b = BOUNDS[i]
         thr = b["alone_per_nfe"] * len(alone.times) + b["batch_per_nfe"] * len(batch.times) + b["fixed"]
@@ -901,8 +933,11 @@ def reproduce(odeint):
 
 def _lit(x: Any) -> str:
     """A Python literal (floats by repr: exact round trip; nan/inf through float())."""
-    if isinstance(x, float):
+    if isinstance(x, (float, np.floating)):
+        x = float(x)
         return repr(x) if math.isfinite(x) else f"float({repr(x)!r})"
+    if isinstance(x, np.integer):
+        return repr(int(x))
     if isinstance(x, (list, tuple)):
         return "[" + ", ".join(_lit(v) for v in x) + "]"
     if isinstance(x, dict):
