@@ -584,6 +584,20 @@ class Counting(torch.nn.Module):
         return self.func(t, y)
 
 
+def solve(odeint, field, dtype=torch.float64, context=None):
+    """One call on Y0, T; returns (ys, y0, t, what is wrong with the output or None)."""
+    y0 = torch.tensor(Y0, dtype=dtype)
+    t = torch.tensor(T, dtype=dtype)
+    with context if context is not None else torch.no_grad():
+        ys = call(odeint, field, y0, t)
+    return ys, y0, t, contract_problem(ys, y0, t)
+
+
+def property_context():
+    """The property suites solve under torch.no_grad(); the without-grad variants in GRAD_MODE."""
+    return torch.no_grad() if GRAD_MODE == "autograd" else grad_context()
+
+
 def grad_context():
     if GRAD_MODE == "no_grad":
         return torch.no_grad()
@@ -653,12 +667,7 @@ _BODIES: dict[ReproKind, str] = {}
 
 _BODIES[ReproKind.FORWARD] = r'''
 def reproduce(odeint):
-    field = Field(dtype=DTYPE)
-    y0 = torch.tensor(Y0, dtype=DTYPE)
-    t = torch.tensor(T, dtype=DTYPE)
-    with torch.no_grad():
-        ys = call(odeint, field, y0, t)
-    bad = contract_problem(ys, y0, t)
+    ys, y0, t, bad = solve(odeint, Field(dtype=DTYPE), DTYPE)
     if bad:
         return False, bad
     got = ys[1:].to(torch.float64)
@@ -788,11 +797,7 @@ def reproduce(odeint):
         field.requires_grad_(False)
     runs = []
     for _ in range(2):
-        y0 = torch.tensor(Y0, dtype=torch.float64)
-        t = torch.tensor(T, dtype=torch.float64)
-        with torch.no_grad() if GRAD_MODE == "autograd" else grad_context():
-            ys = call(odeint, field, y0, t)
-        bad = contract_problem(ys, y0, t)
+        ys, y0, t, bad = solve(odeint, field, context=property_context())
         if bad:
             return False, bad
         runs.append(ys.detach().clone())
@@ -810,11 +815,7 @@ def reproduce(odeint):
     field = Field()
     if GRAD_MODE == "inputs_without_grad":
         field.requires_grad_(False)
-    y0 = torch.tensor(Y0, dtype=torch.float64)
-    t = torch.tensor(T, dtype=torch.float64)
-    with torch.no_grad() if GRAD_MODE == "autograd" else grad_context():
-        ys = call(odeint, field, y0, t)
-    bad = contract_problem(ys, y0, t)
+    ys, y0, t, bad = solve(odeint, field, context=property_context())
     if bad:
         return False, bad
     show("y0", y0)
@@ -825,12 +826,7 @@ def reproduce(odeint):
 
 _BODIES[ReproKind.ZERO_FIELD] = r'''
 def reproduce(odeint):
-    field = Field()
-    y0 = torch.tensor(Y0, dtype=torch.float64)
-    t = torch.tensor(T, dtype=torch.float64)
-    with torch.no_grad() if GRAD_MODE == "autograd" else grad_context():
-        ys = call(odeint, field, y0, t)
-    bad = contract_problem(ys, y0, t)
+    ys, y0, t, bad = solve(odeint, Field(), context=property_context())
     if bad:
         return False, bad
     show("y0", y0)
@@ -843,11 +839,7 @@ def reproduce(odeint):
 _BODIES[ReproKind.OUTSIDE_SPAN] = r'''
 def reproduce(odeint):
     field = Counting(Field())
-    y0 = torch.tensor(Y0, dtype=torch.float64)
-    t = torch.tensor(T, dtype=torch.float64)
-    with torch.no_grad():
-        ys = call(odeint, field, y0, t)
-    bad = contract_problem(ys, y0, t)
+    ys, y0, t, bad = solve(odeint, field)
     if bad:
         return False, bad
     lo, hi = min(T), max(T)
@@ -865,11 +857,7 @@ def reproduce(odeint):
         field = Field(dtype=dtype)
         if GRAD_MODE == "inputs_without_grad":
             field.requires_grad_(False)
-        y0 = torch.tensor(Y0, dtype=dtype)
-        t = torch.tensor(T, dtype=dtype)
-        with torch.no_grad() if GRAD_MODE == "autograd" else grad_context():
-            ys = call(odeint, field, y0, t)
-        bad = contract_problem(ys, y0, t)
+        ys, y0, t, bad = solve(odeint, field, dtype, context=property_context())
         if bad is None and not bool(torch.isfinite(ys).all()):
             bad = "non-finite output"
         print(f"  {name}: y0 shape {tuple(y0.shape)}, output "
@@ -914,11 +902,7 @@ def reproduce(odeint):
 _BODIES[ReproKind.LINEAR_EXPM] = r'''
 def reproduce(odeint):
     field = Counting(Field())
-    y0 = torch.tensor(Y0, dtype=torch.float64)
-    t = torch.tensor(T, dtype=torch.float64)
-    with torch.no_grad():
-        ys = call(odeint, field, y0, t)
-    bad = contract_problem(ys, y0, t)
+    ys, y0, t, bad = solve(odeint, field)
     if bad:
         return False, bad
     nfe = len(field.times)
