@@ -250,3 +250,18 @@ def test_unsupported_check_is_a_clear_error():
     rec = _record("reference", "dopri5", "benchmarks", "test_work_precision", "A3")
     with pytest.raises(ReproducerUnsupported, match="no reproducer for the check 'test_work_precision'"):
         repro_case(rec)
+
+
+def test_typed_reproducer_inputs_are_used_when_present():
+    """A record carrying typed reproducer inputs (results schema 2, harness.evidence.ReproInputs
+    as record.evidence.inputs) is rebuilt at the tolerance they name, not the fallback rule's."""
+    from types import SimpleNamespace
+
+    from harness.diagnosis.reproducer import repro_case
+
+    rec = _record("reference", "dopri5", "forward_accuracy", "test_error_in_reverse_time", "A3")
+    rec.threshold, rec.threshold_reason = 1.0, "given"
+    assert repro_case(rec).rtol == 1e-8  # schema 1: the suite's single-tolerance rule
+    rec.evidence = SimpleNamespace(inputs=SimpleNamespace(rtol=1e-5, atol=1e-5, step_size=None))
+    case = repro_case(rec)
+    assert (case.rtol, case.atol, case.step_size) == (1e-5, 1e-5, None)

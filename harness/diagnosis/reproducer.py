@@ -176,6 +176,22 @@ def _measured_float(record: CheckRecord, key: str) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
+def _typed_inputs(record: CheckRecord) -> Any:
+    """The record's typed reproducer inputs (`harness.evidence.ReproInputs`, results schema 2:
+    ``record.evidence.inputs``), or None for a record without them (schema 1)."""
+    return getattr(getattr(record, "evidence", None), "inputs", None)
+
+
+def _recorded_setting(record: CheckRecord) -> tuple[float | None, float | None]:
+    """(tol, h) the check ran at: from the typed reproducer inputs when the record has them
+    (rtol = atol = tol in every suite), else from its measured notes (schema 1: ``tol``, ``h``)."""
+    inputs = _typed_inputs(record)
+    if inputs is not None:
+        rtol, h = getattr(inputs, "rtol", None), getattr(inputs, "step_size", None)
+        return (float(rtol) if rtol is not None else None), (float(h) if h is not None else None)
+    return _measured_float(record, "tol"), _measured_float(record, "h")
+
+
 def repro_case(record: CheckRecord) -> ReproCase:
     """Rebuild the inputs of `record`'s check (the one place that knows how the suites choose
     them). ReproducerUnsupported for a check with no reproducer."""
@@ -224,8 +240,9 @@ def _forward_case(record: CheckRecord) -> ReproCase:
         # the suite's rule: reverse and float32 run at one tolerance within the step budget; the
         # others note the tolerance they ran at (a record of an aborted check may lack it)
         single = fa.FLOAT32_TOL if name == "test_error_float32" else fa.SINGLE_TOL
-        tol = (_measured_float(record, "tol") if name not in ("test_error_in_reverse_time", "test_error_float32")
-               else None)
+        # typed inputs hold the tolerance of every forward check; schema 1 notes it for some
+        tol = (_recorded_setting(record)[0] if _typed_inputs(record) is not None
+               or name not in ("test_error_in_reverse_time", "test_error_float32") else None)
         if tol is None:
             tol = fa.budget_tolerance(case, problem, single)
             if name not in ("test_error_in_reverse_time", "test_error_float32"):
@@ -233,7 +250,7 @@ def _forward_case(record: CheckRecord) -> ReproCase:
     else:
         case.skip_unless(needs_order=True)
         target = fa.FLOAT32_TOL if name == "test_error_float32" else 1e-6
-        h = fa.fixed_step_for(case, problem, claims.order, target=target)
+        h = _recorded_setting(record)[1] or fa.fixed_step_for(case, problem, claims.order, target=target)
     if name == "test_error_in_reverse_time":
         expected = np.asarray(problem.y0, dtype=np.float64)[None, :]
         oracle_err = float(start.error_estimate[1])
@@ -316,8 +333,7 @@ def _gradient_case(record: CheckRecord) -> ReproCase:
     case = _Case(record)
     group = _GRADIENT_CHECKS[record.check]
     setup = gr.setup_for(record.problem, "forward", case.config.seed)
-    tol = _measured_float(record, "tol")
-    h = _measured_float(record, "h")
+    tol, h = _recorded_setting(record)
     if tol is None and h is None:
         gtol = (max(case.profile.gradient_tolerances) if group is None else min(case.profile.gradient_tolerances))
         tol, h = gr._setting(case, setup, gtol)
