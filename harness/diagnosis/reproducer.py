@@ -260,6 +260,11 @@ def _forward_case(record: CheckRecord) -> ReproCase:
         oracle_err = float(oracle.error_estimate[1:].max())
         notes.append(f"expected values: {oracle.kinds[-1]} (error estimate {oracle_err:.3g})")
     threshold, reason = record.threshold, record.threshold_reason
+    figures = {k: record.measured[k] for k in ("baseline_error", "baseline_error_at_tol", "oracle_error")
+               if isinstance((record.measured or {}).get(k), (int, float))}
+    if figures and threshold is not None:
+        notes.append("the threshold's inputs as the check measured them: "
+                     + ", ".join(f"{k} = {float(v):.6g}" for k, v in figures.items()))
     if threshold is None:
         threshold, reason = _forward_threshold(fa, case, problem, name, times, y0, expected, tol, h, oracle_err)
         notes.append("the record has no threshold (the check did not complete): recomputed by the suite's rule")
