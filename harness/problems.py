@@ -43,7 +43,9 @@ citations are in /work/shared/reference-values.md. Abbreviations used in comment
 from __future__ import annotations
 
 import functools
+import inspect
 import math
+import textwrap
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -1288,3 +1290,121 @@ for _act, _with_t, _seed, _fn in (("tanh", False, 1001, _mlp_tanh_auto),
     ))
 
 del _rng, _M, _k, _e, _name, _act, _with_t, _seed, _fn, _w, _i
+
+
+# ==============================================================================================
+# Standalone torch source of a field (reproducer scripts, harness/diagnosis/reproducer.py)
+# ==============================================================================================
+# A reproducer must run without ode-harness, so it carries the vector field as plain torch code.
+# That code is GENERATED from the one definition above (the formula function `fn` of the
+# `VectorField`, the helpers and constants it uses, and the module's tensors), never written a
+# second time: tests/test_reproducers.py checks, for every registered problem, that the field
+# built from the text equals `make_field`'s bit for bit on random inputs (float64 and float32).
+
+_SOURCE_IMPORTS = {"torch": "import torch", "F": "import torch.nn.functional as F", "math": "import math"}
+
+
+def _code_names(code) -> set[str]:
+    """Global names a code object (and the code objects nested in it) reads."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if hasattr(const, "co_names"):
+            names |= _code_names(const)
+    return names
+
+
+def _torch_builtin_name(obj) -> str | None:
+    """``torch.tanh`` for the builtin torch.tanh, ``F.linear`` for torch.nn.functional.linear."""
+    name = getattr(obj, "__name__", None)
+    if name and getattr(torch, name, None) is obj:
+        return f"torch.{name}"
+    if name and getattr(F, name, None) is obj:
+        return f"F.{name}"
+    return None
+
+
+class _SourceBuilder:
+    """Collects the definitions a formula function needs, dependencies first."""
+
+    def __init__(self) -> None:
+        self.imports: dict[str, str] = {}
+        self.blocks: dict[str, str] = {}  # name -> its source text, in dependency order
+
+    def value(self, name: str, obj) -> str:
+        """The source text that binds `name` to `obj` (a constant, a torch builtin or a function)."""
+        if isinstance(obj, bool) or obj is None:
+            return f"{name} = {obj!r}"
+        if isinstance(obj, (int, float)):
+            return f"{name} = {float(obj)!r}" if isinstance(obj, float) else f"{name} = {obj!r}"
+        builtin = _torch_builtin_name(obj)
+        if builtin is not None:
+            self.imports.setdefault(builtin.partition(".")[0], _SOURCE_IMPORTS[builtin.partition(".")[0]])
+            return f"{name} = {builtin}"
+        if inspect.isfunction(obj) and obj.__module__ == __name__:
+            self.function(obj)
+            return "" if obj.__name__ == name else f"{name} = {obj.__name__}"
+        raise TypeError(f"cannot write {name!r} ({type(obj).__name__}) as standalone source")
+
+    def function(self, fn) -> str:
+        """Add `fn` (a function of this module) and what it reads; returns its name."""
+        if fn.__name__ in self.blocks:
+            return fn.__name__
+        code = fn.__code__
+        for var, cell in zip(code.co_freevars, fn.__closure__ or ()):
+            text = self.value(var, cell.cell_contents)
+            if text:
+                self.blocks.setdefault(f"{fn.__name__}.{var}", text)
+        for name in sorted(_code_names(code)):
+            if name not in fn.__globals__ or name in code.co_freevars:
+                continue
+            obj = fn.__globals__[name]
+            if inspect.ismodule(obj):
+                if name not in _SOURCE_IMPORTS:
+                    raise TypeError(f"{fn.__name__} uses module {name!r}, not available to a standalone field")
+                self.imports.setdefault(name, _SOURCE_IMPORTS[name])
+                continue
+            text = self.value(name, obj)
+            if text:
+                self.blocks.setdefault(name, text)
+        self.blocks[fn.__name__] = textwrap.dedent(inspect.getsource(fn)).strip()
+        return fn.__name__
+
+
+def _tensor_literal(x: torch.Tensor) -> str:
+    """A float64 tensor as a nested list of floats (repr: exact round trip)."""
+    return repr(x.detach().to(torch.float64).cpu().tolist())
+
+
+def vector_field_source(field: "VectorField", class_name: str = "Field") -> str:
+    """Standalone torch source defining `class_name(dtype=torch.float64, device="cpu")`, an
+    nn.Module computing the same f(t, y) as `field` (a `VectorField`, e.g. `Problem.make_field()`
+    or a copy whose buffers became parameters): its formula function with the helpers and
+    constants it reads, its buffers and parameters as float literals (in float64, cast to the
+    requested dtype exactly as `VectorField` casts its numpy constants) in `field`'s order."""
+    if not isinstance(field, VectorField):
+        raise TypeError(f"expected a VectorField, got {type(field).__name__}")
+    b = _SourceBuilder()
+    b.imports["torch"] = _SOURCE_IMPORTS["torch"]
+    fn_name = b.function(field._fn)
+    init = ["        super().__init__()"]
+    for name, buf in field.named_buffers(recurse=False):
+        init.append(f"        self.register_buffer({name!r}, torch.tensor({_tensor_literal(buf)}, "
+                    "dtype=torch.float64).to(dtype=dtype, device=device))")
+    for name, par in field.named_parameters(recurse=False):
+        init.append(f"        self.{name} = torch.nn.Parameter(torch.tensor({_tensor_literal(par)}, "
+                    "dtype=torch.float64).to(dtype=dtype, device=device))")
+    cls = "\n".join([f"class {class_name}(torch.nn.Module):",
+                     f"    \"\"\"f(t, y) of the problem {field.problem_name!r} on the last axis of y.\"\"\"", "",
+                     "    def __init__(self, dtype=torch.float64, device=\"cpu\"):", *init, "",
+                     "    def forward(self, t, y):",
+                     "        t = torch.as_tensor(t, dtype=y.dtype, device=y.device)",
+                     f"        return {fn_name}(self, t, y)"])
+    return "\n\n\n".join(["\n".join(b.imports.values()), *b.blocks.values(), cls]) + "\n"
+
+
+def _problem_torch_source(self: Problem, class_name: str = "Field") -> str:
+    """The standalone torch source of this problem's field (`vector_field_source`)."""
+    return vector_field_source(self.make_field(), class_name)
+
+
+Problem.torch_source = _problem_torch_source  # type: ignore[attr-defined]
