@@ -30,7 +30,7 @@ from typing import Any, Iterable, Mapping, Sequence
 __all__ = [
     "SeriesKind", "Axis", "Comparison", "Quantity", "GradMode", "Series", "Derivation", "Override",
     "Expectation", "ProblemProperties", "ReproInputs", "Scalar", "Evidence", "EVIDENCE_VERSION",
-    "ERROR_QUANTITIES",
+    "ERROR_QUANTITIES", "ERROR_SERIES", "CONVERGENCE_SERIES", "scalars_from",
 ]
 
 # Bumped with any change of the fields below; a record's schema (harness.results.SCHEMA_VERSION)
@@ -47,8 +47,10 @@ class SeriesKind(str, enum.Enum):
     TOLERANCE_SWEEP = "tolerance_sweep"            # x: tolerance, y: error (or error in tol units)
     GRADIENT_TOLERANCE = "gradient_tolerance"      # x: tolerance (or step size), y: gradient error
     WORK_PRECISION = "work_precision"              # x: cost (NFE or wall seconds), y: error
-    NFE_SWEEP = "nfe_sweep"                        # x: tolerance (or steps), y: function evaluations
-    MEMORY_DEPTH = "memory_depth"                  # x: depth (steps, or forward NFE), y: bytes
+    NFE_SWEEP = "nfe_sweep"                        # x: tolerance (or steps), y: forward-pass NFE
+    NFE_BACKWARD_SWEEP = "nfe_backward_sweep"      # x: tolerance (or steps), y: backward-pass NFE
+    MEMORY_DEPTH = "memory_depth"                  # x: depth (steps, or forward NFE), y: saved bytes
+    PEAK_MEMORY_DEPTH = "peak_memory_depth"        # x: depth (steps, or forward NFE), y: device peak bytes
     TIMING = "timing"                              # x: tolerance (or steps), y: seconds (spread)
 
     def __str__(self) -> str:
@@ -75,7 +77,9 @@ class Quantity(str, enum.Enum):
     ERROR = "error"              # an absolute, relative or weighted error (smaller is better)
     GRADIENT_ERROR = "gradient_error"
     ORDER = "order"              # an observed order / slope / exponent (larger is not worse)
-    NFE = "nfe"                  # function evaluations
+    NFE = "nfe"                  # function evaluations (of the forward pass)
+    NFE_BACKWARD = "nfe_backward"  # function evaluations of the backward pass
+    RECONSTRUCTION_ERROR = "reconstruction_error"  # an adjoint's reconstruction of y(t0)
     BYTES = "bytes"
     SECONDS = "seconds"
     RATIO = "ratio"              # a dimensionless ratio (budget use, tolerance units ...)
@@ -84,7 +88,11 @@ class Quantity(str, enum.Enum):
 
 
 # quantities compared as errors (grow = regression)
-ERROR_QUANTITIES = frozenset({Quantity.ERROR, Quantity.GRADIENT_ERROR})
+ERROR_QUANTITIES = frozenset({Quantity.ERROR, Quantity.GRADIENT_ERROR, Quantity.RECONSTRUCTION_ERROR})
+# series whose y is an error
+ERROR_SERIES = frozenset({SeriesKind.CONVERGENCE, SeriesKind.DENSE_CONVERGENCE, SeriesKind.GRADIENT_CONVERGENCE,
+                          SeriesKind.TOLERANCE_SWEEP, SeriesKind.GRADIENT_TOLERANCE, SeriesKind.WORK_PRECISION})
+CONVERGENCE_SERIES = (SeriesKind.CONVERGENCE, SeriesKind.DENSE_CONVERGENCE, SeriesKind.GRADIENT_CONVERGENCE)
 
 
 class GradMode(str, enum.Enum):
@@ -460,8 +468,7 @@ class Evidence(_Typed):
         if e is not None and e.kind is Quantity.ORDER and math.isfinite(e.value):
             return e.value
         for s in self.series:
-            if s.slope is not None and s.kind in (SeriesKind.CONVERGENCE, SeriesKind.DENSE_CONVERGENCE,
-                                                 SeriesKind.GRADIENT_CONVERGENCE):
+            if s.slope is not None and s.kind in CONVERGENCE_SERIES:
                 return s.slope
         orders = self.scalars_of(Quantity.ORDER)
         return orders[0].value if orders else None
