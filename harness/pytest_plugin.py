@@ -62,7 +62,7 @@ import torch
 
 from . import cost
 from .claims import Claims
-from .evidence import (Comparison, Derivation, Evidence, Expectation, Override, ProblemProperties, Quantity,
+from .evidence import (Comparison, Derivation, Evidence, Expectation, GradMode, Override, ProblemProperties, Quantity,
                        ReproInputs, Scalar, Series, SeriesKind)
 from .config import ConfigError, ToleranceOverride, match_override, parse_claim_value, parse_override_arg
 from .implementations import Implementation, ImplementationLoadError, load_implementation
@@ -220,6 +220,21 @@ class OdeCase:
         except Exception:  # noqa: BLE001
             return {}
 
+    def repro_inputs(self, problem: Any, times: Any, *, tol: float | None = None, atol: float | None = None,
+                     step_size: float | None = None, dtype: Any = torch.float64, y0: Any = None,
+                     grad: GradMode = GradMode.NONE, loss_weights: Any = None) -> ReproInputs:
+        """The `ReproInputs` of one solve of this case on a library problem (``y0``: the
+        problem's unless given; ``tol``: rtol, and atol unless given; ``loss_weights``: the
+        weights w of the loss sum(w * y) a gradient check differentiates, None for sum(y))."""
+        import numpy as np
+
+        start = problem.y0 if y0 is None else y0
+        flat = lambda v: [float(x) for x in np.asarray(v, dtype=np.float64).reshape(-1)]  # noqa: E731
+        return ReproInputs(problem=problem.name, y0=flat(start), t=flat(times), method=self.method,
+                           dtype=str(dtype), device=str(self.config.device), rtol=tol,
+                           atol=tol if atol is None else atol, step_size=step_size, grad=grad,
+                           loss_weights=None if loss_weights is None else flat(loss_weights), seed=self.config.seed)
+
 
 def _fmt_index(idx: tuple[int, ...]) -> str:
     return ", ".join(str(i) for i in idx)
@@ -343,6 +358,12 @@ class Check:
         """Record one measured value (a later value of the same name replaces it)."""
         self._scalars[name] = Scalar(name=name, value=_as_float(value), kind=kind, unit=unit)
 
+    def solver_stats(self, stats: dict) -> None:
+        """An implementation's solver statistics (`OdeCase.stats`): NFE and step counts."""
+        for k, v in stats.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                self.scalar(k, v, _STAT_KINDS.get(k, Quantity.COUNT))
+
     def scalars(self, kind: Quantity = Quantity.OTHER, unit: str = "", **values: Any) -> None:
         """Record several measured values of one kind."""
         for k, v in values.items():
@@ -422,6 +443,11 @@ class Check:
     def expect(self, condition: bool, message: str) -> None:
         if not condition:
             raise CheckFailed(message)
+
+
+# the solver statistics implementations report (harness.implementations: stats())
+_STAT_KINDS = {"nfe": Quantity.NFE, "nfe_forward": Quantity.NFE, "nfe_backward": Quantity.NFE_BACKWARD,
+               "n_accepted": Quantity.COUNT, "n_rejected": Quantity.COUNT, "n_steps": Quantity.COUNT}
 
 
 def _as_float(value: Any) -> float:
