@@ -360,10 +360,13 @@ class ProblemProperties(_Typed):
         return self.t1 - self.t0
 
     @classmethod
-    def of(cls, problem: Any, *, reverse_time: bool = False, time_shift: float | None = None) -> "ProblemProperties":
-        """The properties of a `harness.problems.Problem` (its tags)."""
+    def of(cls, problem: Any, *, reverse_time: bool = False, time_shift: float | None = None,
+           span: tuple[float, float] | None = None) -> "ProblemProperties":
+        """The properties of a `harness.problems.Problem` (its tags); ``span``: the (t0, t1) the
+        check integrates over, when not the problem's own."""
         tags = set(problem.tags)
-        return cls(name=problem.name, dim=problem.dim, t0=problem.t0, t1=problem.t1,
+        t0, t1 = (problem.t0, problem.t1) if span is None else span
+        return cls(name=problem.name, dim=problem.dim, t0=t0, t1=t1,
                    autonomous="non-autonomous" not in tags, linear="linear" in tags, stiff="stiff" in tags,
                    has_params="has-params" in tags, neural="neural" in tags, chaotic="chaotic" in tags,
                    hamiltonian="hamiltonian" in tags, reverse_time=bool(reverse_time), time_shift=time_shift)

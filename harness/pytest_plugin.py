@@ -339,12 +339,15 @@ class Check:
 
     # ---- typed evidence
     def describe(self, *, problem: Any = "", dtype: Any = "", reverse_time: bool = False,
-                 time_shift: float | None = None) -> None:
+                 time_shift: float | None = None, span: tuple[float, float] | None = None,
+                 label: str = "") -> None:
         """The problem (a name, or a `harness.problems.Problem`: then its properties are recorded,
-        with the check's reverse-time / time-shift variation) and the dtype."""
+        with the check's span, reverse-time / time-shift variation) and the dtype. ``label``: the
+        problem as the record names it, when not its name (e.g. ``B4[0,2]``)."""
         if problem and not isinstance(problem, str):
-            self._properties = ProblemProperties.of(problem, reverse_time=reverse_time, time_shift=time_shift)
-            problem = problem.name
+            self._properties = ProblemProperties.of(problem, reverse_time=reverse_time, time_shift=time_shift,
+                                                    span=span)
+            problem = label or problem.name
         self.problem = problem or self.problem
         self.dtype = str(dtype).removeprefix("torch.") if dtype else self.dtype
 
