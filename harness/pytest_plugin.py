@@ -450,7 +450,8 @@ class Check:
 
 # the solver statistics implementations report (harness.implementations: stats())
 _STAT_KINDS = {"nfe": Quantity.NFE, "nfe_forward": Quantity.NFE, "nfe_backward": Quantity.NFE_BACKWARD,
-               "n_accepted": Quantity.COUNT, "n_rejected": Quantity.COUNT, "n_steps": Quantity.COUNT}
+               "n_accepted": Quantity.COUNT, "n_rejected": Quantity.COUNT, "n_steps": Quantity.COUNT,
+               "reconstruction_error": Quantity.RECONSTRUCTION_ERROR}
 
 
 def _as_float(value: Any) -> float:
