@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Iterable, Mapping, Sequence
 
 __all__ = [
-    "SeriesKind", "Axis", "Comparison", "Quantity", "GradMode", "Series", "Derivation", "Override",
+    "SeriesKind", "Axis", "Comparison", "Quantity", "GradMode", "Loss", "Series", "Derivation", "Override",
     "Expectation", "ProblemProperties", "ReproInputs", "Scalar", "Evidence", "EVIDENCE_VERSION",
     "ERROR_QUANTITIES", "ERROR_SERIES", "CONVERGENCE_SERIES", "scalars_from",
 ]
@@ -102,6 +102,14 @@ class GradMode(str, enum.Enum):
     NONE = "none"
     BACKPROP = "backprop"
     ADJOINT = "adjoint"
+
+
+class Loss(str, enum.Enum):
+    """The scalar loss a gradient check differentiates: ``sum(w * y)`` over the outputs
+    (`ReproInputs.loss_weights` w; None: all ones), or ``||y(t_last)||^2``."""
+
+    WEIGHTED_SUM = "weighted_sum"
+    SQUARED_NORM_LAST = "squared_norm_last"
 
 
 # ----------------------------------------------------------------------------- (de)serialization
@@ -376,9 +384,10 @@ class ProblemProperties(_Typed):
 class ReproInputs(_Typed):
     """What a standalone reproducer needs to rerun the case, as plain numbers and names: the
     problem (by name in `harness.problems`), the initial state and output times, the method and
-    its tolerances or fixed step, dtype, device, how gradients are taken and of what loss
-    (``loss_weights``: the loss is ``sum(w * y)`` over the solution at the output times, flattened;
-    None: ``sum(y)``, or no gradient), the seed."""
+    its tolerances or fixed step, dtype, device, how gradients are taken and of what `Loss`
+    (``loss_weights``: for the weighted sum, ``sum(w * y)`` over the solution at the output times,
+    flattened; None: ``sum(y)``), ``batch``: y0 repeated that many times along a leading batch
+    dimension (None: unbatched), the seed."""
 
     problem: str
     y0: tuple[float, ...]
@@ -390,10 +399,12 @@ class ReproInputs(_Typed):
     atol: float | None = None
     step_size: float | None = None
     grad: GradMode = GradMode.NONE
+    loss: Loss = Loss.WEIGHTED_SUM
     loss_weights: tuple[float, ...] | None = None
+    batch: int | None = None
     seed: int | None = None
 
-    _TYPES = {"grad": GradMode}
+    _TYPES = {"grad": GradMode, "loss": Loss}
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "y0", _floats(self.y0, "ReproInputs.y0"))
@@ -403,6 +414,9 @@ class ReproInputs(_Typed):
         for n in ("rtol", "atol", "step_size"):
             object.__setattr__(self, n, _opt_float(getattr(self, n), f"ReproInputs.{n}"))
         object.__setattr__(self, "grad", GradMode(self.grad))
+        object.__setattr__(self, "loss", Loss(self.loss))
+        if self.batch is not None:
+            object.__setattr__(self, "batch", int(self.batch))
         object.__setattr__(self, "loss_weights", _floats(self.loss_weights, "ReproInputs.loss_weights",
                                                          optional=True))
         if self.seed is not None:

@@ -62,7 +62,7 @@ import torch
 
 from . import cost
 from .claims import Claims
-from .evidence import (Comparison, Derivation, Evidence, Expectation, GradMode, Override, ProblemProperties, Quantity,
+from .evidence import (Comparison, Derivation, Evidence, Expectation, GradMode, Loss, Override, ProblemProperties, Quantity,
                        ReproInputs, Scalar, Series, SeriesKind)
 from .config import ConfigError, ToleranceOverride, match_override, parse_claim_value, parse_override_arg
 from .implementations import Implementation, ImplementationLoadError, load_implementation
@@ -222,7 +222,8 @@ class OdeCase:
 
     def repro_inputs(self, problem: Any, times: Any, *, tol: float | None = None, atol: float | None = None,
                      step_size: float | None = None, dtype: Any = torch.float64, y0: Any = None,
-                     grad: GradMode = GradMode.NONE, loss_weights: Any = None) -> ReproInputs:
+                     grad: GradMode = GradMode.NONE, loss_weights: Any = None, loss: Loss = Loss.WEIGHTED_SUM,
+                     batch: int | None = None) -> ReproInputs:
         """The `ReproInputs` of one solve of this case on a library problem (``y0``: the
         problem's unless given; ``tol``: rtol, and atol unless given; ``loss_weights``: the
         weights w of the loss sum(w * y) a gradient check differentiates, None for sum(y))."""
@@ -232,8 +233,9 @@ class OdeCase:
         flat = lambda v: [float(x) for x in np.asarray(v, dtype=np.float64).reshape(-1)]  # noqa: E731
         return ReproInputs(problem=problem.name, y0=flat(start), t=flat(times), method=self.method,
                            dtype=str(dtype), device=str(self.config.device), rtol=tol,
-                           atol=tol if atol is None else atol, step_size=step_size, grad=grad,
-                           loss_weights=None if loss_weights is None else flat(loss_weights), seed=self.config.seed)
+                           atol=tol if atol is None else atol, step_size=step_size, grad=grad, loss=loss,
+                           loss_weights=None if loss_weights is None else flat(loss_weights), batch=batch,
+                           seed=self.config.seed)
 
 
 def _fmt_index(idx: tuple[int, ...]) -> str:
