@@ -30,7 +30,7 @@ from typing import Any, Iterable, Mapping, Sequence
 __all__ = [
     "SeriesKind", "Axis", "Comparison", "Quantity", "GradMode", "Loss", "Series", "Derivation", "Override",
     "Expectation", "ProblemProperties", "ReproInputs", "Scalar", "Evidence", "EVIDENCE_VERSION",
-    "ERROR_QUANTITIES", "ERROR_SERIES", "CONVERGENCE_SERIES", "scalars_from",
+    "UNIT_SECONDS", "UNIT_BYTES", "UNIT_NFE", "UNIT_STEPS", "ERROR_QUANTITIES", "ERROR_SERIES", "CONVERGENCE_SERIES", "scalars_from",
 ]
 
 # Bumped with any change of the fields below; a record's schema (harness.results.SCHEMA_VERSION)
@@ -111,6 +111,12 @@ class Loss(str, enum.Enum):
     WEIGHTED_SUM = "weighted_sum"
     SQUARED_NORM_LAST = "squared_norm_last"
 
+
+# units of the axes and scalars the suites record
+UNIT_SECONDS = "s"
+UNIT_BYTES = "B"
+UNIT_NFE = "NFE"
+UNIT_STEPS = "steps"   # an x axis of step counts (fixed-step sweeps)
 
 # ----------------------------------------------------------------------------- (de)serialization
 

@@ -167,7 +167,8 @@ def _series(m: Mapping[str, Any], extra: Mapping[str, Any], check: str, suite: s
                             (("nfe_backward", "backward_nfe"), SeriesKind.NFE_BACKWARD_SWEEP)):
             ys = next((_num_list(m.get(k)) for k in names if _num_list(m.get(k))), None)
             if ys and len(ys) == len(xs):
-                out.append(Series(kind=kind, x=xs, y=ys, x_label=xl, y_label="function evaluations", y_unit="NFE"))
+                out.append(Series(kind=kind, x=xs, y=ys, x_label=xl, x_unit="steps" if xl == "steps" else "",
+                                  y_label="function evaluations", y_unit="NFE"))
     # memory against depth
     byte_series = {k: v for k, v in s.items() if _RE_BYTES.search(k)}
     depth = _first(s, _RE_DEPTH)

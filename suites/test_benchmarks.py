@@ -66,7 +66,7 @@ import pytest
 import torch
 
 from harness.budget import BACKWARD_FACTOR
-from harness.evidence import Axis, Derivation, GradMode, Loss, Quantity, ReproInputs, Series, SeriesKind
+from harness.evidence import UNIT_STEPS, Axis, Derivation, GradMode, Loss, Quantity, ReproInputs, Series, SeriesKind
 from harness.measure import CountingField, Timing, cuda_peak_bytes, saved_tensor_bytes, time_repeated
 from harness.oracles import best_forward_oracle
 from harness.problems import Problem, get_problem
@@ -547,10 +547,11 @@ def test_work_precision(ode_case, bench_problem, check):
     check.series(Series(kind=SeriesKind.WORK_PRECISION, x=[tm.median for tm in timings], y=errors,
                         x_label="wall time (median)", x_unit="s", y_label="max error at t1", label=label,
                         low=[tm.q1 for tm in timings], high=[tm.q3 for tm in timings], spread_axis=Axis.X))
-    check.series(Series(kind=SeriesKind.NFE_SWEEP, x=swept, y=nfes, x_label=x_label, y_label="forward NFE",
-                        y_unit="NFE", label=label))
+    x_unit = "" if ode_case.claims.adaptive else UNIT_STEPS
+    check.series(Series(kind=SeriesKind.NFE_SWEEP, x=swept, y=nfes, x_label=x_label, x_unit=x_unit,
+                        y_label="forward NFE", y_unit="NFE", label=label))
     check.series(Series(kind=SeriesKind.TIMING, x=swept, y=[tm.median for tm in timings], x_label=x_label,
-                        y_label="wall time (median)", y_unit="s", label=label, low=[tm.q1 for tm in timings],
+                        x_unit=x_unit, y_label="wall time (median)", y_unit="s", label=label, low=[tm.q1 for tm in timings],
                         high=[tm.q3 for tm in timings]))
     check.oracle(oracle.kinds[-1])
     check.scalar("oracle_error", oracle_err, Quantity.ERROR)

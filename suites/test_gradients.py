@@ -666,14 +666,14 @@ def test_error_shrinks_with_tolerance(ode_case, grad_problem, group, check):
         hi, lo = xs[0], xs[-1]
         runs = [iut_gradient(ode_case, setup, tol=x, h=None) for x in xs]
         R = (hi / lo) ** a
-        x_label = "tolerance"
+        x_label, kind = "tolerance", SeriesKind.GRADIENT_TOLERANCE
     else:
         ode_case.skip_unless(needs_order=True)
         a = fixed_order(ode_case, group)
         xs = [setup.span / n for n in SHRINK_STEPS]
         runs = [iut_gradient(ode_case, setup, tol=None, h=x) for x in xs]
         R = (SHRINK_STEPS[-1] / SHRINK_STEPS[0]) ** a
-        x_label = "step size h"
+        x_label, kind = "step size h", SeriesKind.GRADIENT_CONVERGENCE
     F = R / 10
     if F < 2:
         pytest.skip(f"{ode_case.id}: predicted shrink {R:.3g} over the sweep leaves less than 2x beyond "
@@ -681,7 +681,7 @@ def test_error_shrinks_with_tolerance(ode_case, grad_problem, group, check):
     errors = [_error(ode_case, r, setup, group, check) for r in runs]
     resolution = setup.oracle.error_estimate[group] + ROUND * setup.scale[group]
     E = max(errors)
-    check.series(Series(kind=SeriesKind.GRADIENT_TOLERANCE, x=xs, y=errors, x_label=x_label,
+    check.series(Series(kind=kind, x=xs, y=errors, x_label=x_label,
                         y_label=f"error of dL/d{group}", label=f"{grad_problem} dL/d{group}"))
     check.scalar("resolution", resolution, Quantity.GRADIENT_ERROR)
     check.scalars(Quantity.RATIO, predicted_factor=R, required_factor=F,
