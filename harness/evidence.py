@@ -30,7 +30,7 @@ from typing import Any, Iterable, Mapping, Sequence
 __all__ = [
     "SeriesKind", "Axis", "Comparison", "Quantity", "GradMode", "Loss", "Series", "Derivation", "Override",
     "Expectation", "ProblemProperties", "ReproInputs", "Scalar", "Evidence", "EVIDENCE_VERSION",
-    "UNIT_SECONDS", "UNIT_BYTES", "UNIT_NFE", "UNIT_STEPS", "ERROR_QUANTITIES", "ERROR_SERIES", "CONVERGENCE_SERIES", "scalars_from",
+    "UNIT_SECONDS", "UNIT_BYTES", "UNIT_NFE", "UNIT_STEPS", "UNIT_TOL", "ERROR_QUANTITIES", "ERROR_SERIES", "CONVERGENCE_SERIES", "scalars_from",
 ]
 
 # Bumped with any change of the fields below; a record's schema (harness.results.SCHEMA_VERSION)
@@ -117,6 +117,7 @@ UNIT_SECONDS = "s"
 UNIT_BYTES = "B"
 UNIT_NFE = "NFE"
 UNIT_STEPS = "steps"   # an x axis of step counts (fixed-step sweeps)
+UNIT_TOL = "tol units"  # an error divided by its tolerance (atol + rtol |y|): dimensionless
 
 # ----------------------------------------------------------------------------- (de)serialization
 

@@ -59,7 +59,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness.evidence import Derivation, GradMode, Quantity, Series, SeriesKind
+from harness.evidence import UNIT_TOL, Derivation, GradMode, Quantity, Series, SeriesKind
 from harness.measure.errors import error_measures
 from harness.measure.nfe import CountingField
 from harness.measure.order import observed_order
@@ -408,7 +408,7 @@ def test_tolerance_proportionality_bound(ode_case, check):
         e.append(float(error_measures(ys[1:], truth, rtol=tol, atol=K_ATOL_RATIO * tol).tol_units[0]))
     check.describe(problem=problem, label=f"{K_PROBLEM}[5,9]", dtype=torch.float64)
     check.inputs(ode_case.repro_inputs(problem, times, tol=tols[-1], atol=K_ATOL_RATIO * tols[-1]))
-    check.series(Series(kind=SeriesKind.TOLERANCE_SWEEP, x=tols, y=e, x_label="rtol", y_label="error in tolerance units",
+    check.series(Series(kind=SeriesKind.TOLERANCE_SWEEP, x=tols, y=e, x_label="rtol", y_label="error in tolerance units", y_unit=UNIT_TOL,
                         label=f"{K_PROBLEM} y(t1)"))
     check.note(atol_ratio=K_ATOL_RATIO)
     check.expect_le("max_error_in_tol_units", max(e), K_TOL_UNITS,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..evidence import (CONVERGENCE_SERIES, ERROR_QUANTITIES, UNIT_SECONDS, Axis, Evidence, Expectation, Quantity,
+from ..evidence import (CONVERGENCE_SERIES, ERROR_QUANTITIES, UNIT_SECONDS, UNIT_TOL, Axis, Evidence, Expectation, Quantity,
                         Series, SeriesKind)
 from ..results import CheckRecord, LoadResult, RunHeader, load_records
 from .runend import RUN_END_KIND, read_run_ends
@@ -289,7 +289,8 @@ def curves_in_record(rec: CheckRecord) -> Curve | None:
     """A record's sweep: the error series of its first label, against the tolerance
     (TOLERANCE_SWEEP / GRADIENT_TOLERANCE in tolerance) and the cost (WORK_PRECISION in NFE or
     seconds, with the seconds' spread)."""
-    series = [s for s in evidence_of(rec).series_of(*_CURVE_KINDS) if len(s) >= 2]
+    # errors only: an error in tolerance units is a ratio, not drawn on an error axis
+    series = [s for s in evidence_of(rec).series_of(*_CURVE_KINDS) if len(s) >= 2 and s.y_unit != UNIT_TOL]
     if not series:
         return None
     label = series[0].label
