@@ -1,11 +1,13 @@
 """The results store: one JSON-lines record per check, appended the moment it exists.
 
 Every check of the harness yields a `CheckRecord`: a stable check id, the implementation under
-test (IUT), method, problem, dtype, device, the measured values, the threshold and the reason for
-it, the `Verdict`, a message, the seed and a reproducer (a short Python snippet that reruns
-exactly that case). Once per run a `RunHeader` (command line, versions, git commit, device, seed)
-goes into the same file; the two kinds are told apart by the ``"kind"`` field that opens every
-line (``"check"`` or ``"run_header"``), next to ``"schema"`` (`SCHEMA_VERSION`).
+test (IUT), method, problem, dtype, device, the threshold and the reason for it, the `Verdict`, a
+message, the seed, a reproducer (a short Python snippet that reruns exactly that case), the typed
+`harness.evidence.Evidence` of what it measured (series, expectation, problem properties,
+reproducer inputs, scalars) and free-form display-only notes (``measured``). Once per run a
+`RunHeader` (command line, versions, git commit, device, seed) goes into the same file; the two
+kinds are told apart by the ``"kind"`` field that opens every line (``"check"`` or
+``"run_header"``), next to ``"schema"`` (`SCHEMA_VERSION`; older schemas are read, see there).
 
     path = results_path_from_env()      # $ODE_HARNESS_RESULTS or reports/results.jsonl
     write_run_header(path, seed=0)                     # once per run (the xdist controller)
@@ -13,9 +15,12 @@ line (``"check"`` or ``"run_header"``), next to ``"schema"`` (`SCHEMA_VERSION`).
         check_id=make_check_id("forward", "accuracy", iut="reference", method="dopri5",
                                problem="A1", dtype="float64", rtol=1e-6),
         suite="forward", check="accuracy", iut="reference", method="dopri5", problem="A1",
-        dtype="float64", device="cpu", measured={"max_rel_err": 3.1e-8}, threshold=1e-6,
+        dtype="float64", device="cpu", threshold=1e-6,
         threshold_reason="rtol of the solve", verdict=Verdict.PASS, seed=0,
-        reproducer="from harness ...")
+        reproducer="from harness ...",
+        evidence=Evidence(expectation=Expectation(quantity="max_rel_err", kind=Quantity.ERROR,
+                          comparison=Comparison.LE, value=3.1e-8, threshold=1e-6,
+                          reason="rtol of the solve")))
     append_record(path, rec)
     res = load_records(path)                           # res.records, res.headers, res.torn_tail
 

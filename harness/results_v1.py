@@ -231,7 +231,18 @@ def evidence_from_v1(data: Mapping[str, Any]) -> Evidence | None:
     if group is None and exp is not None:
         g = _RE_GROUP.match(exp.quantity)
         group = {"param": "params", "theta": "params"}.get(g.group(1), g.group(1)) if g else None
+    if group is None and "grad" in suite.lower():
+        params = str(data.get("check_id") or "")
+        params = params[params.find("[") + 1:-1] if "[" in params else ""
+        text = f"{check} {params}".lower()
+        g = next((g for g in ("y0", "params", "param", "theta", "t")
+                  if re.search(rf"(^|[^a-z0-9]){g}($|[^a-z0-9])", text)), None)
+        group = {"param": "params", "theta": "params"}.get(g, g) if g else None
     oracle = next((m[k] for k in ("oracle", "oracle_name", "reference_gradient", "against")
                    if isinstance(m.get(k), str) and m.get(k)), None)
+    if oracle is None and "grad" in suite.lower():
+        oracle = next((name for pat, name in (("finite_diff", "finite differences"), ("_fd", "finite differences"),
+                                             ("sensitiv", "forward sensitivities"), ("backprop", "backprop"),
+                                             ("complex_step", "complex step")) if pat in check.lower()), None)
     return Evidence(series=tuple(_series(m, extra, check, suite)), expectation=exp, scalars=tuple(scalars),
                     gradient_wrt=group, oracle=oracle)
