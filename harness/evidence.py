@@ -122,6 +122,19 @@ UNIT_TOL = "tol units"  # an error divided by its tolerance (atol + rtol |y|): d
 # ----------------------------------------------------------------------------- (de)serialization
 
 
+def _opt_float(v: Any, where: str) -> float | None:
+    """A number (numpy / torch scalars included) as a float; None stays None."""
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        item = getattr(v, "item", None)  # numpy / torch scalars
+        if callable(item):
+            v = item()
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ValueError(f"{where}: {v!r} is not a number")
+    return float(v)
+
+
 def _floats(values: Iterable[Any] | None, where: str, *, optional: bool = False) -> tuple[float, ...] | None:
     if values is None:
         if optional:
@@ -129,27 +142,11 @@ def _floats(values: Iterable[Any] | None, where: str, *, optional: bool = False)
         raise ValueError(f"{where}: a sequence of numbers is required")
     out = []
     for i, v in enumerate(values):
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            # numpy / torch scalars
-            item = getattr(v, "item", None)
-            if callable(item):
-                v = item()
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise ValueError(f"{where}[{i}]: {v!r} is not a number")
-        out.append(float(v))
+        f = _opt_float(v, f"{where}[{i}]")
+        if f is None:
+            raise ValueError(f"{where}[{i}]: None is not a number")
+        out.append(f)
     return tuple(out)
-
-
-def _opt_float(v: Any, where: str) -> float | None:
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        item = getattr(v, "item", None)
-        if callable(item):
-            v = item()
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise ValueError(f"{where}: {v!r} is not a number")
-    return float(v)
 
 
 def _encode(v: Any) -> Any:
