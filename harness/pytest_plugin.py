@@ -44,6 +44,7 @@ from __future__ import annotations
 import contextlib
 import faulthandler
 import json
+import math
 import os
 import shutil
 import signal
@@ -61,6 +62,8 @@ import torch
 
 from . import cost
 from .claims import Claims
+from .evidence import (Comparison, Derivation, Evidence, Expectation, GradMode, Loss, Override, ProblemProperties, Quantity,
+                       ReproInputs, Scalar, Series, SeriesKind)
 from .config import ConfigError, ToleranceOverride, match_override, parse_claim_value, parse_override_arg
 from .diagnosis.model import CAUSES, Category
 from .implementations import Implementation, ImplementationLoadError, load_implementation
@@ -218,6 +221,23 @@ class OdeCase:
         except Exception:  # noqa: BLE001
             return {}
 
+    def repro_inputs(self, problem: Any, times: Any, *, tol: float | None = None, atol: float | None = None,
+                     step_size: float | None = None, dtype: Any = torch.float64, y0: Any = None,
+                     grad: GradMode = GradMode.NONE, loss_weights: Any = None, loss: Loss = Loss.WEIGHTED_SUM,
+                     batch: int | None = None) -> ReproInputs:
+        """The `ReproInputs` of one solve of this case on a library problem (``y0``: the
+        problem's unless given; ``tol``: rtol, and atol unless given; ``loss_weights``: the
+        weights w of the loss sum(w * y) a gradient check differentiates, None for sum(y))."""
+        import numpy as np
+
+        start = problem.y0 if y0 is None else y0
+        flat = lambda v: [float(x) for x in np.asarray(v, dtype=np.float64).reshape(-1)]  # noqa: E731
+        return ReproInputs(problem=problem.name, y0=flat(start), t=flat(times), method=self.method,
+                           dtype=str(dtype), device=str(self.config.device), rtol=tol,
+                           atol=tol if atol is None else atol, step_size=step_size, grad=grad, loss=loss,
+                           loss_weights=None if loss_weights is None else flat(loss_weights), batch=batch,
+                           seed=self.config.seed)
+
 
 def _fmt_index(idx: tuple[int, ...]) -> str:
     return ", ".join(str(i) for i in idx)
@@ -273,6 +293,13 @@ def validate_output(ys: Any, y0: Any, t: Any, *, allow_nonfinite: bool = False, 
 class Check:
     """What one suite test measured, against what threshold and why; becomes a CheckRecord.
 
+    What the check measured travels typed (`harness.evidence`): ``series`` (a measured
+    `Series`), ``scalar`` (one named value with its `Quantity`), ``describe`` (the problem, with
+    its properties when given a `Problem`), ``inputs`` (`ReproInputs`), ``gradient`` (which
+    gradient, against what oracle), ``timing``; every ``expect_*`` fills the `Expectation` (with
+    the `Derivation` inputs of its threshold when given). `note` keeps free-form, display-only
+    notes (``CheckRecord.measured``): nothing downstream reads meaning from them.
+
     `name` and `suite` (filled in by the `check` fixture) name the check for the user's
     tolerance overrides (`overrides`, from ``[tool.ode-harness.overrides]`` / ``--ode-override``):
     every ``expect_*`` passes its threshold through `threshold_override`, which applies the
@@ -288,59 +315,155 @@ class Check:
         self.name = name
         self.suite = suite
         self.overrides = list(overrides)
+        self.expectation: Expectation | None = None
+        self._series: list[Series] = []
+        self._scalars: dict[str, Scalar] = {}
+        self._properties: ProblemProperties | None = None
+        self._inputs: ReproInputs | None = None
+        self._wrt: str | None = None
+        self._oracle: str | None = None
+        self._override: Override | None = None
 
     def threshold_override(self, quantity: str, threshold: float, kind: str = "le") -> tuple[float, str]:
         """(the threshold to apply, a note for the reason). `kind` is "le" (value <= threshold),
         "ge" (value >= threshold) or "within" (|value - target| <= threshold). With no override
         for this check: (threshold, "")."""
         ov = match_override(self.overrides, self.name, self.suite) if self.name and self.overrides else None
+        self._override = None
         if ov is None:
             return threshold, ""
         new = float(ov.apply(float(threshold), kind))
         applied = self.extra.setdefault("threshold_overrides", [])
         applied.append({**ov.as_dict(), "quantity": quantity, "kind": kind,
                         "original_threshold": float(threshold), "applied_threshold": new})
+        self._override = Override(pattern=ov.pattern, reason=ov.reason, factor=ov.factor, threshold=ov.threshold,
+                                  original_threshold=float(threshold), applied_threshold=new)
         return new, f" [threshold overridden ({ov.describe()}); check's own: {float(threshold):.4g}]"
 
-    def describe(self, *, problem: str = "", dtype: Any = "") -> None:
+    # ---- typed evidence
+    def describe(self, *, problem: Any = "", dtype: Any = "", reverse_time: bool = False,
+                 time_shift: float | None = None, span: tuple[float, float] | None = None,
+                 label: str = "") -> None:
+        """The problem (a name, or a `harness.problems.Problem`: then its properties are recorded,
+        with the check's span, reverse-time / time-shift variation) and the dtype. ``label``: the
+        problem as the record names it, when not its name (e.g. ``B4[0,2]``)."""
+        if problem and not isinstance(problem, str):
+            self._properties = ProblemProperties.of(problem, reverse_time=reverse_time, time_shift=time_shift,
+                                                    span=span)
+            problem = label or problem.name
         self.problem = problem or self.problem
         self.dtype = str(dtype).removeprefix("torch.") if dtype else self.dtype
 
+    def series(self, series: Series) -> None:
+        """Record a measured series."""
+        if not isinstance(series, Series):
+            raise TypeError(f"check.series takes a harness.evidence.Series, got {type(series).__name__}")
+        self._series.append(series)
+
+    def scalar(self, name: str, value: Any, kind: Quantity = Quantity.OTHER, unit: str = "") -> None:
+        """Record one measured value (a later value of the same name replaces it)."""
+        self._scalars[name] = Scalar(name=name, value=_as_float(value), kind=kind, unit=unit)
+
+    def solver_stats(self, stats: dict) -> None:
+        """An implementation's solver statistics (`OdeCase.stats`): NFE and step counts."""
+        for k, v in stats.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                self.scalar(k, v, _STAT_KINDS.get(k, Quantity.COUNT))
+
+    def scalars(self, kind: Quantity = Quantity.OTHER, unit: str = "", **values: Any) -> None:
+        """Record several measured values of one kind."""
+        for k, v in values.items():
+            self.scalar(k, v, kind, unit)
+
+    def inputs(self, inputs: ReproInputs) -> None:
+        """What a standalone reproducer needs to rerun this case."""
+        if not isinstance(inputs, ReproInputs):
+            raise TypeError(f"check.inputs takes a harness.evidence.ReproInputs, got {type(inputs).__name__}")
+        self._inputs = inputs
+
+    def gradient(self, wrt: str, oracle: str | None = None) -> None:
+        """Which gradient this check judges (``y0``, ``params``, ``t``), against what oracle."""
+        self._wrt = wrt
+        if oracle is not None:
+            self._oracle = oracle
+
+    def oracle(self, name: str) -> None:
+        """What the result was compared against."""
+        self._oracle = name
+
+    def timing(self, timing: Any, *, at: float | None = None, at_label: str = "tolerance") -> None:
+        """A repeated wall-time measurement (`harness.measure.timing.Timing`): its summary as
+        seconds scalars, and a one-point TIMING series with its quartiles as the spread."""
+        for k in ("min", "q1", "median", "q3", "max", "mean", "stddev", "iqr"):
+            self.scalar(k, getattr(timing, k), Quantity.SECONDS, "s")
+        self.scalar("rounds", timing.rounds, Quantity.COUNT)
+        self.scalar("warmup_rounds", timing.warmup, Quantity.COUNT)
+        self.series(Series(kind=SeriesKind.TIMING, x=[at if at is not None else 0.0], y=[timing.median],
+                           low=[timing.q1], high=[timing.q3], x_label=at_label, y_label="wall time", y_unit="s"))
+
+    def evidence(self) -> Evidence:
+        """Everything typed this check recorded."""
+        return Evidence(series=tuple(self._series), expectation=self.expectation, problem=self._properties,
+                        inputs=self._inputs, scalars=tuple(self._scalars.values()), gradient_wrt=self._wrt,
+                        oracle=self._oracle)
+
     def note(self, **values: Any) -> None:
+        """Free-form, display-only notes (nothing reads meaning from their names)."""
         self.measured.update(values)
 
-    def expect_le(self, name: str, value: float, threshold: float, reason: str) -> None:
-        """Pass when value <= threshold (NaN never passes); records both and the reason."""
-        threshold, note = self.threshold_override(name, threshold, "le")
+    # ---- expectations
+    def _expect(self, name: str, value: Any, threshold: float, reason: str, comparison: Comparison,
+                kind: Quantity, derivation: Derivation | None, target: float | None = None) -> tuple[float, float, str]:
+        threshold, note = self.threshold_override(name, threshold, comparison.value)
         reason += note
-        value = float(value)
-        self.measured[name] = value
+        value = _as_float(value)
         self.threshold, self.threshold_reason = float(threshold), reason
+        self.expectation = Expectation(quantity=name, kind=kind, comparison=comparison, value=value,
+                                       threshold=float(threshold), reason=reason, target=target,
+                                       derivation=derivation, override=self._override)
+        self.scalar(name, value, kind)
+        return value, float(threshold), reason
+
+    def expect_le(self, name: str, value: float, threshold: float, reason: str, *,
+                  kind: Quantity = Quantity.OTHER, derivation: Derivation | None = None) -> None:
+        """Pass when value <= threshold (NaN never passes); records the `Expectation`."""
+        value, threshold, reason = self._expect(name, value, threshold, reason, Comparison.LE, kind, derivation)
         if not value <= threshold:
             raise CheckFailed(f"{name} = {value:.4g} exceeds {threshold:.4g} ({reason})")
 
-    def expect_ge(self, name: str, value: float, threshold: float, reason: str) -> None:
-        threshold, note = self.threshold_override(name, threshold, "ge")
-        reason += note
-        value = float(value)
-        self.measured[name] = value
-        self.threshold, self.threshold_reason = float(threshold), reason
+    def expect_ge(self, name: str, value: float, threshold: float, reason: str, *,
+                  kind: Quantity = Quantity.OTHER, derivation: Derivation | None = None) -> None:
+        """Pass when value >= threshold (NaN never passes); records the `Expectation`."""
+        value, threshold, reason = self._expect(name, value, threshold, reason, Comparison.GE, kind, derivation)
         if not value >= threshold:
             raise CheckFailed(f"{name} = {value:.4g} is below {threshold:.4g} ({reason})")
 
-    def expect_within(self, name: str, value: float, target: float, tol: float, reason: str) -> None:
-        tol, note = self.threshold_override(name, tol, "within")
-        reason += note
-        value = float(value)
-        self.measured[name] = value
-        self.measured[f"{name}_target"] = target
-        self.threshold, self.threshold_reason = float(tol), reason
+    def expect_within(self, name: str, value: float, target: float, tol: float, reason: str, *,
+                      kind: Quantity = Quantity.OTHER, derivation: Derivation | None = None) -> None:
+        """Pass when |value - target| <= tol (NaN never passes); records the `Expectation`."""
+        value, tol, reason = self._expect(name, value, tol, reason, Comparison.WITHIN, kind, derivation,
+                                          target=float(target))
         if not abs(value - target) <= tol:
             raise CheckFailed(f"{name} = {value:.4g}, claimed {target:.4g}, off by more than {tol:.4g} ({reason})")
 
     def expect(self, condition: bool, message: str) -> None:
         if not condition:
             raise CheckFailed(message)
+
+
+# the solver statistics implementations report (harness.implementations: stats())
+_STAT_KINDS = {"nfe": Quantity.NFE, "nfe_forward": Quantity.NFE, "nfe_backward": Quantity.NFE_BACKWARD,
+               "n_accepted": Quantity.COUNT, "n_rejected": Quantity.COUNT, "n_steps": Quantity.COUNT,
+               "reconstruction_error": Quantity.RECONSTRUCTION_ERROR}
+
+
+def _as_float(value: Any) -> float:
+    """A measured number as a float (tensors and numpy scalars included; None is NaN)."""
+    if value is None:
+        return math.nan
+    if isinstance(value, torch.Tensor):
+        return float(value.detach().cpu().item())
+    return float(value)
 
 
 # --------------------------------------------------------------------------- hooks
@@ -583,7 +706,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     rec = CheckRecord(
         check_id=item_check_id(item), suite=suite, check=name, iut=case.impl.name,
         method=case.method, problem=chk.problem, dtype=chk.dtype, device=cfg.device,
-        verdict=verdict, measured=_jsonable(chk.measured), threshold=chk.threshold,
+        verdict=verdict, measured=_jsonable(chk.measured), threshold=chk.threshold, evidence=_evidence(chk),
         threshold_reason=chk.threshold_reason, message=message, seed=cfg.seed,
         reproducer=_reproducer(item.nodeid, Path(str(item.path)).stem, case), duration_s=report.duration,
         extra={"claims": case.claims.as_dict(), "profile": cfg.profile.name, "nodeid": item.nodeid,
@@ -610,6 +733,16 @@ def _recorded_error(item: pytest.Item, exc: BaseException) -> str | None:
     recorded = item.stash.get(_RECORDED_ERROR, None)
     evidence = recorded(exc) if recorded is not None else None
     return f"known finding: {evidence}" if evidence else None
+
+
+def _evidence(chk: Check) -> Evidence | None:
+    """The check's typed evidence; a faulty record of it is a finding kept in the message, never a
+    harness crash that loses the record."""
+    try:
+        return chk.evidence()
+    except (TypeError, ValueError) as exc:
+        chk.measured["evidence_error"] = str(exc)
+        return None
 
 
 def _not_expected(report: pytest.TestReport, expected: Any) -> None:

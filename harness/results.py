@@ -1,11 +1,13 @@
 """The results store: one JSON-lines record per check, appended the moment it exists.
 
 Every check of the harness yields a `CheckRecord`: a stable check id, the implementation under
-test (IUT), method, problem, dtype, device, the measured values, the threshold and the reason for
-it, the `Verdict`, a message, the seed and a reproducer (a short Python snippet that reruns
-exactly that case). Once per run a `RunHeader` (command line, versions, git commit, device, seed)
-goes into the same file; the two kinds are told apart by the ``"kind"`` field that opens every
-line (``"check"`` or ``"run_header"``), next to ``"schema"`` (`SCHEMA_VERSION`).
+test (IUT), method, problem, dtype, device, the threshold and the reason for it, the `Verdict`, a
+message, the seed, a reproducer (a short Python snippet that reruns exactly that case), the typed
+`harness.evidence.Evidence` of what it measured (series, expectation, problem properties,
+reproducer inputs, scalars) and free-form display-only notes (``measured``). Once per run a
+`RunHeader` (command line, versions, git commit, device, seed) goes into the same file; the two
+kinds are told apart by the ``"kind"`` field that opens every line (``"check"`` or
+``"run_header"``), next to ``"schema"`` (`SCHEMA_VERSION`; older schemas are read, see there).
 
     path = results_path_from_env()      # $ODE_HARNESS_RESULTS or reports/results.jsonl
     write_run_header(path, seed=0)                     # once per run (the xdist controller)
@@ -13,9 +15,12 @@ line (``"check"`` or ``"run_header"``), next to ``"schema"`` (`SCHEMA_VERSION`).
         check_id=make_check_id("forward", "accuracy", iut="reference", method="dopri5",
                                problem="A1", dtype="float64", rtol=1e-6),
         suite="forward", check="accuracy", iut="reference", method="dopri5", problem="A1",
-        dtype="float64", device="cpu", measured={"max_rel_err": 3.1e-8}, threshold=1e-6,
+        dtype="float64", device="cpu", threshold=1e-6,
         threshold_reason="rtol of the solve", verdict=Verdict.PASS, seed=0,
-        reproducer="from harness ...")
+        reproducer="from harness ...",
+        evidence=Evidence(expectation=Expectation(quantity="max_rel_err", kind=Quantity.ERROR,
+                          comparison=Comparison.LE, value=3.1e-8, threshold=1e-6,
+                          reason="rtol of the solve")))
     append_record(path, rec)
     res = load_records(path)                           # res.records, res.headers, res.torn_tail
 
@@ -72,15 +77,21 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, Iterable, Mapping
 
+from .evidence import Evidence
+
 __all__ = [
-    "SCHEMA_VERSION", "Verdict", "CheckRecord", "RunHeader", "LoadResult", "make_check_id",
+    "SCHEMA_VERSION", "OLDEST_SCHEMA", "Verdict", "CheckRecord", "RunHeader", "LoadResult", "make_check_id",
     "append_record", "write_run_header", "load_records", "results_path_from_env",
     "current_run_id", "worker_id", "utc_now", "encode_value", "decode_value", "git_state",
     "run_header_extra",
     "RESULTS_ENV", "RUN_ID_ENV", "DEFAULT_RESULTS_PATH",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Schema history: 1 — measured values as free-form keys (``measured``), no typed evidence;
+# 2 — ``evidence`` (harness.evidence.Evidence, typed) added; ``measured`` holds free-form,
+# display-only notes. Schema-1 lines are still read (`_upgrade_v1`).
+OLDEST_SCHEMA = 1
 RESULTS_ENV = "ODE_HARNESS_RESULTS"
 RUN_ID_ENV = "ODE_HARNESS_RUN_ID"
 DEFAULT_RESULTS_PATH = Path("reports") / "results.jsonl"
@@ -260,7 +271,8 @@ class _Record:
         """Plain JSON data (non-finite floats tagged), ``kind`` and ``schema`` first."""
         out: dict[str, Any] = {"kind": self.KIND, "schema": SCHEMA_VERSION}
         for f in fields(self):  # type: ignore[arg-type]
-            out[f.name] = encode_value(getattr(self, f.name), f.name)
+            v = getattr(self, f.name)
+            out[f.name] = v.to_dict() if hasattr(v, "to_dict") else encode_value(v, f.name)
         return out
 
     def to_json(self) -> str:
@@ -280,14 +292,25 @@ class _Record:
             raise ValueError(f"bad schema version {schema!r}")
         if schema > SCHEMA_VERSION:
             raise ValueError(f"schema {schema} was written by a newer ode-harness "
-                             f"(this one reads up to {SCHEMA_VERSION})")
+                             f"(this one reads schemas {OLDEST_SCHEMA} to {SCHEMA_VERSION}); upgrade ode-harness")
+        if schema < SCHEMA_VERSION:
+            data = cls._upgrade(schema, data)
         names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
         missing = [n for n in names if n not in data]
         unknown = [k for k in data if k not in names]
         if missing or unknown:
             raise ValueError(f"{cls.KIND} record: missing fields {missing}, "
                              f"unknown fields {unknown}")
-        return cls(**{k: decode_value(v) for k, v in data.items()})
+        return cls(**{k: cls._decode_field(k, v) for k, v in data.items()})
+
+    @classmethod
+    def _upgrade(cls, schema: int, data: dict[str, Any]) -> dict[str, Any]:
+        """The fields of an older schema's record as the current schema has them."""
+        return data
+
+    @classmethod
+    def _decode_field(cls, name: str, value: Any) -> Any:
+        return decode_value(value)
 
     @classmethod
     def from_json(cls, line: str | bytes):
@@ -337,8 +360,27 @@ class CheckRecord(_Record):
     run_id: str = field(default_factory=current_run_id)
     worker: str = field(default_factory=worker_id)
     extra: dict[str, Any] = field(default_factory=dict)
+    evidence: Evidence | None = None
+
+    @classmethod
+    def _upgrade(cls, schema: int, data: dict[str, Any]) -> dict[str, Any]:
+        # schema 1 had no typed evidence: recovered once, by the legacy adapter (the only place
+        # that reads meaning from the names of measured keys)
+        from .results_v1 import evidence_from_v1
+
+        data = dict(data)
+        data["evidence"] = evidence_from_v1(data)
+        return data
+
+    @classmethod
+    def _decode_field(cls, name: str, value: Any) -> Any:
+        if name == "evidence":
+            return value if value is None or isinstance(value, Evidence) else Evidence.from_dict(value)
+        return decode_value(value)
 
     def __post_init__(self) -> None:
+        if self.evidence is not None and not isinstance(self.evidence, Evidence):
+            raise TypeError(f"evidence must be a harness.evidence.Evidence, got {type(self.evidence).__name__}")
         if not isinstance(self.check_id, str) or not self.check_id:
             raise ValueError(f"check_id must be a non-empty string, got {self.check_id!r}")
         self.verdict = Verdict(self.verdict)  # ValueError for an unknown verdict

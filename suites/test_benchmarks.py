@@ -1,7 +1,7 @@
 """Benchmarks: wall time, function evaluations (NFE), work-precision and memory, per method.
 
 These checks produce the figures of the report (everything measured goes to the result record
-through ``check.note``). They never fail on timings, which are noise; they fail on what is
+through the typed evidence of ``check``). They never fail on timings, which are noise; they fail on what is
 deterministic: a solve's NFE and the bytes its graph saves for backward, against the budgets that
 the claims or the configuration set, and on invariants every correct implementation meets.
 
@@ -66,6 +66,7 @@ import pytest
 import torch
 
 from harness.budget import BACKWARD_FACTOR
+from harness.evidence import UNIT_STEPS, Axis, Derivation, GradMode, Loss, Quantity, ReproInputs, Series, SeriesKind
 from harness.measure import CountingField, Timing, cuda_peak_bytes, saved_tensor_bytes, time_repeated
 from harness.oracles import best_forward_oracle
 from harness.problems import Problem, get_problem
@@ -204,6 +205,27 @@ def _inputs(case: OdeCase, problem: Problem, dev: torch.device, *, grad: bool = 
     return field, y0, t
 
 
+def _repro(case: OdeCase, problem: Problem, kw: dict, *, grad: bool = False, batch: int | None = None) -> ReproInputs:
+    """The reproducer inputs of one bench solve (solver arguments `kw`; gradients of ||y(t1)||^2)."""
+    return case.repro_inputs(problem, [problem.t0, problem.t1], tol=kw.get("rtol"), atol=kw.get("atol"),
+                             step_size=kw.get("step_size"), dtype=DTYPE,
+                             grad=(GradMode.ADJOINT if case.claims.adjoint else GradMode.BACKPROP) if grad
+                             else GradMode.NONE, loss=Loss.SQUARED_NORM_LAST, batch=batch)
+
+
+def _memory_series(case: OdeCase, check: Check, problem: Problem, at: list, nfe: list, ys: list,
+                   kind: SeriesKind, what: str) -> None:
+    """Bytes against depth: the steps for fixed-step methods, the forward NFE (the graph's depth)
+    for adaptive ones, whose sweep is over tolerances."""
+    if case.claims.adaptive:
+        check.series(Series(kind=kind, x=nfe, y=ys, x_label="forward NFE", y_label=what, y_unit="B",
+                            label=problem.name))
+        check.note(tol=at)
+    else:
+        check.series(Series(kind=kind, x=at, y=ys, x_label="steps", y_label=what, y_unit="B", label=problem.name))
+        check.note(nfe_forward=nfe)
+
+
 def _backward(loss: torch.Tensor) -> None:
     """loss.backward(); an exception of the IUT's backward pass is its error, not the harness's."""
     try:
@@ -271,18 +293,21 @@ def _pedantic(benchmark: Any, case: OdeCase, target: Callable[[], Any], dev: tor
     if _disabled_by_xdist(benchmark):
         # the record still holds a median and its spread
         timing, result = benchmark.pedantic(lambda: _repeated(case, timed, dev), rounds=1, iterations=1)
-        check.note(benchmark_disabled=True, timer="harness.measure.time_repeated", **timing.notes())
-        check.note(**info)
+        check.timing(timing, at=info.get("tol"))
+        check.note(benchmark_disabled=True, timer="harness.measure.time_repeated", **info)
         return result
     start = time.perf_counter()
     result = benchmark.pedantic(timed, rounds=rounds, warmup_rounds=1, iterations=1)
     elapsed = time.perf_counter() - start
     if benchmark.stats is None:  # --benchmark-disable: one call, as the user asked
-        check.note(benchmark_disabled=True, seconds_single_call=elapsed)
+        check.note(benchmark_disabled=True)
+        check.scalar("single_call", elapsed, Quantity.SECONDS, "s")
     else:
         s = benchmark.stats.stats
-        check.note(benchmark_disabled=False, rounds=s.rounds, seconds_min=s.min, seconds_median=s.median,
-                   seconds_mean=s.mean, seconds_stddev=s.stddev, seconds_max=s.max, seconds_iqr=s.iqr)
+        check.note(benchmark_disabled=False)
+        check.scalars(Quantity.SECONDS, "s", min=s.min, median=s.median, mean=s.mean, stddev=s.stddev, max=s.max,
+                      iqr=s.iqr)
+        check.scalar("rounds", s.rounds, Quantity.COUNT)
     check.note(**info)
     return result
 
@@ -316,7 +341,8 @@ def test_wall_time_forward(ode_case, benchmark, check):
     problem = get_problem(MEMORY_PROBLEM)
     tol, kw = _wall_time_args(ode_case, problem)
     field, y0, t = _inputs(ode_case, problem, dev)
-    check.describe(problem=problem.name, dtype=DTYPE)
+    check.describe(problem=problem, dtype=DTYPE)
+    check.inputs(_repro(ode_case, problem, kw))
 
     def solve() -> torch.Tensor:
         with torch.no_grad():
@@ -326,7 +352,7 @@ def test_wall_time_forward(ode_case, benchmark, check):
               tol=tol, step_size=kw.get("step_size"))
     field.reset()
     solve()
-    check.note(nfe_per_call=field.nfe)
+    check.scalar("nfe_per_call", field.nfe, Quantity.NFE)
 
 
 def test_wall_time_gradient(ode_case, benchmark, check):
@@ -339,7 +365,8 @@ def test_wall_time_gradient(ode_case, benchmark, check):
     tol, kw = _wall_time_args(ode_case, problem)
     field, y0, t = _inputs(ode_case, problem, dev, grad=True)
     params = list(field.parameters())
-    check.describe(problem=problem.name, dtype=DTYPE)
+    check.describe(problem=problem, dtype=DTYPE)
+    check.inputs(_repro(ode_case, problem, kw, grad=True))
 
     def step() -> list[torch.Tensor | None]:
         y0.grad = None
@@ -353,7 +380,8 @@ def test_wall_time_gradient(ode_case, benchmark, check):
                       problem=problem.name, tol=tol, step_size=kw.get("step_size"))
     field.reset()
     step()
-    check.note(nfe_forward_per_call=field.nfe, nfe_backward_per_call=field.nfe_backward)
+    check.scalar("nfe_forward_per_call", field.nfe, Quantity.NFE)
+    check.scalar("nfe_backward_per_call", field.nfe_backward, Quantity.NFE_BACKWARD)
     missing = sum(g is None for g in grads)
     check.expect(missing == 0, f"{missing} of {len(grads)} inputs (y0 and parameters) got no gradient")
     check.expect(all(bool(torch.isfinite(g).all()) for g in grads), "the timed step produced non-finite gradients")
@@ -363,9 +391,15 @@ def test_wall_time_gradient(ode_case, benchmark, check):
 def _nfe_note(check: Check, case: OdeCase, problem: Problem, runs: list[dict]) -> None:
     tols = _bench_tolerances(case, problem)
     fwd = [r["forward"] for r in runs]
-    check.describe(problem=problem.name, dtype=DTYPE)
-    check.note(tol=tols, nfe_forward=fwd, nfe_backward=[r["backward"] for r in runs],
-               n_accepted=[r["n_accepted"] for r in runs], n_rejected=[r["n_rejected"] for r in runs])
+    check.describe(problem=problem, dtype=DTYPE)
+    check.inputs(_repro(case, problem, _solve_args(case, problem, tols[-1]), grad=_has_gradients(case)))
+    bwd = [r["backward"] for r in runs]
+    check.series(Series(kind=SeriesKind.NFE_SWEEP, x=tols, y=fwd, x_label="tolerance", y_label="forward NFE",
+                        y_unit="NFE", label=problem.name))
+    if all(b is not None for b in bwd):
+        check.series(Series(kind=SeriesKind.NFE_BACKWARD_SWEEP, x=tols, y=bwd, x_label="tolerance",
+                            y_label="backward NFE", y_unit="NFE", label=problem.name))
+    check.note(n_accepted=[r["n_accepted"] for r in runs], n_rejected=[r["n_rejected"] for r in runs])
     if any(r["other"] for r in runs):
         check.note(nfe_other_phases=[r["other"] for r in runs])
     if not case.claims.adaptive:
@@ -402,7 +436,7 @@ def test_nfe_per_tolerance(ode_case, bench_problem, check):
         check.note(nfe_budget=f"none applies ({len(budgets)} entries configured)")
         return
     check.note(nfe_budget=used)
-    check.expect_le("nfe_budget_ratio", ratio, 1.0, f"NFE / budget from {NFE_BUDGET_ENV}")
+    check.expect_le("nfe_budget_ratio", ratio, 1.0, f"NFE / budget from {NFE_BUDGET_ENV}", kind=Quantity.RATIO)
 
 
 @pytest.mark.parametrize("bench_problem", BENCH_PROBLEMS)
@@ -419,10 +453,14 @@ def test_nfe_is_reproducible(ode_case, bench_problem, check):
     problem = get_problem(bench_problem)
     first = _nfe_sweep(ode_case, problem, dev)
     second = _nfe_sweep(ode_case, problem, dev, repeat=1)
-    check.describe(problem=problem.name, dtype=DTYPE)
+    check.describe(problem=problem, dtype=DTYPE)
+    tols = _bench_tolerances(ode_case, problem)
+    check.inputs(_repro(ode_case, problem, _solve_args(ode_case, problem, tols[-1]), grad=_has_gradients(ode_case)))
     pairs = [((a["forward"], a["backward"]), (b["forward"], b["backward"])) for a, b in zip(first, second)]
-    check.note(tol=_bench_tolerances(ode_case, problem), nfe_first=[p[0] for p in pairs],
-               nfe_second=[p[1] for p in pairs])
+    for which, runs in (("first call", first), ("second call", second)):
+        check.series(Series(kind=SeriesKind.NFE_SWEEP, x=tols, y=[r["forward"] for r in runs], x_label="tolerance",
+                            y_label="forward NFE", y_unit="NFE", label=f"{problem.name} {which}"))
+    check.note(nfe_first=[p[0] for p in pairs], nfe_second=[p[1] for p in pairs])
     differ = [(tol, a, b) for tol, (a, b) in zip(_bench_tolerances(ode_case, problem), pairs) if a != b]
     check.expect(not differ, f"(forward, backward) NFE differ between identical calls: "
                              + "; ".join(f"tol={tol:g}: {a} then {b}" for tol, a, b in differ))
@@ -496,14 +534,29 @@ def test_work_precision(ode_case, bench_problem, check):
         errors.append(float(np.abs(ys[-1].detach().to(torch.float64).cpu().numpy() - truth).max()))
         _sync(dev)
         timings.append(_repeated(ode_case, solve, dev, warmup=0)[0])
-    check.describe(problem=problem.name, dtype=DTYPE)
+    check.describe(problem=problem, dtype=DTYPE)
+    check.inputs(_repro(ode_case, problem, sweep[-1][1]))
     swept = [s for s, _ in sweep]
-    check.note(**({"tol": swept} if ode_case.claims.adaptive else {"steps": swept,
-                                                                    "step_size": [kw["step_size"] for _, kw in sweep]}))
-    check.note(error=errors, nfe=nfes, seconds=[tm.median for tm in timings],
-               **{f"seconds_{k}": [getattr(tm, k) for tm in timings] for k in ("min", "q1", "q3", "max")},
-               timing_rounds=[tm.rounds for tm in timings], oracle=oracle.kinds[-1], oracle_error=oracle_err,
-               oracle_limited=[e <= 10 * oracle_err for e in errors])
+    x_label = "tolerance" if ode_case.claims.adaptive else "steps"
+    label = problem.name
+    if ode_case.claims.adaptive:
+        check.series(Series(kind=SeriesKind.TOLERANCE_SWEEP, x=swept, y=errors, x_label="tolerance",
+                            y_label="max error at t1", label=label))
+    check.series(Series(kind=SeriesKind.WORK_PRECISION, x=nfes, y=errors, x_label="function evaluations",
+                        x_unit="NFE", y_label="max error at t1", label=label))
+    check.series(Series(kind=SeriesKind.WORK_PRECISION, x=[tm.median for tm in timings], y=errors,
+                        x_label="wall time (median)", x_unit="s", y_label="max error at t1", label=label,
+                        low=[tm.q1 for tm in timings], high=[tm.q3 for tm in timings], spread_axis=Axis.X))
+    x_unit = "" if ode_case.claims.adaptive else UNIT_STEPS
+    check.series(Series(kind=SeriesKind.NFE_SWEEP, x=swept, y=nfes, x_label=x_label, x_unit=x_unit,
+                        y_label="forward NFE", y_unit="NFE", label=label))
+    check.series(Series(kind=SeriesKind.TIMING, x=swept, y=[tm.median for tm in timings], x_label=x_label,
+                        x_unit=x_unit, y_label="wall time (median)", y_unit="s", label=label, low=[tm.q1 for tm in timings],
+                        high=[tm.q3 for tm in timings]))
+    check.oracle(oracle.kinds[-1])
+    check.scalar("oracle_error", oracle_err, Quantity.ERROR)
+    check.note(timing_rounds=[tm.rounds for tm in timings], seconds_min=[tm.min for tm in timings],
+               seconds_max=[tm.max for tm in timings], oracle_limited=[e <= 10 * oracle_err for e in errors])
     check.expect(min(nfes) > 0, f"NFE {nfes}: a solve evaluated nothing")
 
 
@@ -547,22 +600,25 @@ def test_saved_bytes_against_depth(ode_case, check):
         del s
     at = [a for a, _ in sweep]
     state = problem.dim * torch.finfo(DTYPE).bits // 8
-    check.describe(problem=problem.name, dtype=DTYPE)
-    check.note(**({"tol": at} if ode_case.claims.adaptive else {"depth": at}))
-    check.note(saved_bytes=saved, nfe_forward=nfe, state_bytes=state)
+    check.describe(problem=problem, dtype=DTYPE)
+    check.inputs(_repro(ode_case, problem, sweep[-1][1], grad=True))
+    _memory_series(ode_case, check, problem, at, nfe, saved, SeriesKind.MEMORY_DEPTH, "saved bytes")
+    check.scalar("state_bytes", state, Quantity.BYTES, "B")
     if len(at) > 1 and nfe[-1] != nfe[0]:
         per_eval = (saved[-1] - saved[0]) / (nfe[-1] - nfe[0])
-        check.note(saved_bytes_per_evaluation=per_eval, saved_states_per_evaluation=per_eval / state)
+        check.scalar("saved_bytes_per_evaluation", per_eval, Quantity.BYTES, "B")
+        check.scalar("saved_states_per_evaluation", per_eval / state, Quantity.RATIO)
         if not ode_case.claims.adaptive:
             per_step = (saved[-1] - saved[0]) / (at[-1] - at[0])
-            check.note(saved_bytes_per_step=per_step, saved_states_per_step=per_step / state)
+            check.scalar("saved_bytes_per_step", per_step, Quantity.BYTES, "B")
+            check.scalar("saved_states_per_step", per_step / state, Quantity.RATIO)
     budgets = parse_budgets(SAVED_BYTES_BUDGET_ENV, ("saved_bytes",))
     ratio, used = budget_ratio(budgets, ode_case, [(a, problem.name, {"saved_bytes": b}) for a, b in zip(at, saved)])
     if ratio is not None:
         check.note(saved_bytes_budget=used)
     if ode_case.claims.adjoint:
         growth = max(saved) - saved[0]
-        check.note(saved_bytes_growth=growth)
+        check.scalar("saved_bytes_growth", growth, Quantity.BYTES, "B")
         check.expect(growth <= 0, f"an adjoint's saved bytes grow with depth: {saved} at "
                                   f"{'tol' if ode_case.claims.adaptive else 'depth'} {at} "
                                   f"({growth} bytes more than at the shallowest)")
@@ -571,7 +627,8 @@ def test_saved_bytes_against_depth(ode_case, check):
             check.note(saved_bytes_budget=f"none claimed, none configured applies ({len(budgets)} entries): "
                                           "recorded only")
         return
-    check.expect_le("saved_bytes_budget_ratio", ratio, 1.0, f"saved bytes / budget from {SAVED_BYTES_BUDGET_ENV}")
+    check.expect_le("saved_bytes_budget_ratio", ratio, 1.0, f"saved bytes / budget from {SAVED_BYTES_BUDGET_ENV}",
+                    kind=Quantity.RATIO)
 
 
 def test_cuda_peak_memory(ode_case, check):
@@ -615,13 +672,18 @@ def test_cuda_peak_memory(ode_case, check):
         nfe.append(n)
     at = [a for a, _ in sweep]
     state = problem.dim * (batch or 1) * torch.finfo(DTYPE).bits // 8
-    check.describe(problem=problem.name, dtype=DTYPE)
-    check.note(**({"tol": at} if ode_case.claims.adaptive else {"depth": at}))
-    check.note(cuda_peak_bytes=peaks, cuda_peak_increment_bytes=increments, saved_bytes_by_device=on_device,
-               nfe_forward=nfe, batch=batch, state_bytes=state, device_name=torch.cuda.get_device_name(dev))
+    check.describe(problem=problem, dtype=DTYPE)
+    check.inputs(_repro(ode_case, problem, sweep[-1][1], grad=True, batch=batch))
+    _memory_series(ode_case, check, problem, at, nfe, peaks, SeriesKind.PEAK_MEMORY_DEPTH, "CUDA peak bytes")
+    check.series(Series(kind=SeriesKind.PEAK_MEMORY_DEPTH, x=at if not ode_case.claims.adaptive else nfe, y=increments,
+                        x_label="steps" if not ode_case.claims.adaptive else "forward NFE",
+                        y_label="CUDA peak increment bytes", y_unit="B", label=f"{problem.name} increment"))
+    check.scalar("state_bytes", state, Quantity.BYTES, "B")
+    check.note(saved_bytes_by_device=on_device, batch=batch, device_name=torch.cuda.get_device_name(dev))
     if not ode_case.claims.adjoint or batch is None:
         return
     growth = max(increments) - increments[0]
     allowance = 0.5 * state * max(nfe[-1] - nfe[0], 1)
     check.expect_le("cuda_peak_growth_bytes", growth, allowance,
-                    "an adjoint keeps O(1) memory in the steps: less than half a state per extra forward evaluation")
+                    "an adjoint keeps O(1) memory in the steps: less than half a state per extra forward evaluation",
+                    kind=Quantity.BYTES, derivation=Derivation(safety_factor=0.5, scale=state))

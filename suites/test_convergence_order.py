@@ -59,6 +59,7 @@ import numpy as np
 import pytest
 import torch
 
+from harness.evidence import UNIT_TOL, Derivation, GradMode, Quantity, Series, SeriesKind
 from harness.measure.errors import error_measures
 from harness.measure.nfe import CountingField
 from harness.measure.order import observed_order
@@ -259,6 +260,26 @@ def _iut_grad_y0(ode_case, problem: Problem, t: np.ndarray, g: np.ndarray, **sol
     return grad.detach().cpu().double().numpy()
 
 
+def _grad_mode(ode_case) -> GradMode:
+    return GradMode.ADJOINT if ode_case.claims.adjoint else GradMode.BACKPROP
+
+
+def _record_sweep(ode_case, check, sweep: dict, errors: str, what: str) -> None:
+    """The adaptive sweep's evidence: error against tolerance and against NFE (work-precision)."""
+    problem = get_problem(ADAPTIVE_PROBLEM)
+    check.describe(problem=problem, span=(problem.t0, problem.t0 + ADAPTIVE_SPAN),
+                   label=f"{ADAPTIVE_PROBLEM}[0,{ADAPTIVE_SPAN:g}]", dtype=torch.float64)
+    check.inputs(ode_case.repro_inputs(problem, sweep["times"], tol=sweep["tols"][-1]))
+    label = f"{ADAPTIVE_PROBLEM} {what}"
+    check.series(Series(kind=SeriesKind.TOLERANCE_SWEEP, x=sweep["tols"], y=sweep[errors], x_label="tolerance",
+                        y_label=what, label=label))
+    check.series(Series(kind=SeriesKind.WORK_PRECISION, x=sweep["nfe"], y=sweep[errors],
+                        x_label="function evaluations", x_unit="NFE", y_label=what, label=label))
+    check.series(Series(kind=SeriesKind.NFE_SWEEP, x=sweep["tols"], y=sweep["nfe"], x_label="tolerance",
+                        y_label="function evaluations", y_unit="NFE", label=label))
+    check.scalar("floor", sweep["floor"], Quantity.ERROR)
+
+
 # --------------------------------------------------------------------------- fixed step
 def test_fixed_step_order(ode_case, check):
     """Fixed-step methods: the observed order of the error at t1 (a step end, after a shortened
@@ -273,12 +294,17 @@ def test_fixed_step_order(ode_case, check):
     errors = [float(np.abs(solve_problem(ode_case, problem, times, step_size=h)[1] - truth).max()) for h in hs]
     floor = _roundoff_floor(problem, t0, t1)
     est = observed_order(hs, errors, floor=floor)
-    check.describe(problem=f"{FIXED_PROBLEM}[0,{FIXED_SPAN:g}]", dtype=torch.float64)
-    check.note(h=hs, errors=errors, used=est.used, local_slopes=est.local_slopes, roundoff_floor=floor,
-               window_reason=est.reason)
+    check.describe(problem=problem, span=(t0, t1), label=f"{FIXED_PROBLEM}[0,{FIXED_SPAN:g}]", dtype=torch.float64)
+    check.inputs(ode_case.repro_inputs(problem, times, step_size=hs[-1]))
+    check.series(Series(kind=SeriesKind.CONVERGENCE, x=hs, y=errors, x_label="step size h", y_label="max error at t1",
+                        label=f"{FIXED_PROBLEM} y(t1)", used=est.used if est.ok else None,
+                        slope=est.slope if est.ok else None))
+    check.scalar("roundoff_floor", floor, Quantity.ERROR)
+    check.note(local_slopes=est.local_slopes, window_reason=est.reason)
     _expect_converged_window(check, hs, errors, floor, est)
     check.expect_within("observed_order", est.slope, p, ORDER_TOL,
-                        "claimed order at step ends; slope moves by ~(C_{p+1}/C_p) h in the asymptotic range")
+                        "claimed order at step ends; slope moves by ~(C_{p+1}/C_p) h in the asymptotic range",
+                        kind=Quantity.ORDER, derivation=Derivation(order=p, floor=floor))
 
 
 def test_dense_output_order(ode_case, check):
@@ -300,12 +326,18 @@ def test_dense_output_order(ode_case, check):
         errors.append(float(np.abs(ys[1:-1] - problem.exact(times)[1:-1]).max()))
     floor = _roundoff_floor(problem, t0, t0 + FIXED_SPAN)
     est = observed_order(hs, errors, floor=floor)
-    check.describe(problem=f"{FIXED_PROBLEM}[0,{FIXED_SPAN:g}]", dtype=torch.float64)
-    check.note(h=hs, errors=errors, used=est.used, local_slopes=est.local_slopes, roundoff_floor=floor,
-               dense_points=[list(x) for x in DENSE_POINTS], window_reason=est.reason)
+    check.describe(problem=problem, span=(t0, t0 + FIXED_SPAN), label=f"{FIXED_PROBLEM}[0,{FIXED_SPAN:g}]",
+                   dtype=torch.float64)
+    check.inputs(ode_case.repro_inputs(problem, _dense_times(t0, FIXED_SPAN, hs[-1]), step_size=hs[-1]))
+    check.series(Series(kind=SeriesKind.DENSE_CONVERGENCE, x=hs, y=errors, x_label="step size h",
+                        y_label="max error between grid points", label=f"{FIXED_PROBLEM} dense output",
+                        used=est.used if est.ok else None, slope=est.slope if est.ok else None))
+    check.scalar("roundoff_floor", floor, Quantity.ERROR)
+    check.note(local_slopes=est.local_slopes, dense_points=[list(x) for x in DENSE_POINTS], window_reason=est.reason)
     _expect_converged_window(check, hs, errors, floor, est)
     check.expect_within("observed_dense_order", est.slope, q, ORDER_TOL,
-                        "claimed dense-output order at fixed fractions of a step")
+                        "claimed dense-output order at fixed fractions of a step",
+                        kind=Quantity.ORDER, derivation=Derivation(order=q, floor=floor))
 
 
 def test_gradient_order_fixed_step(ode_case, check):
@@ -333,12 +365,18 @@ def test_gradient_order_fixed_step(ode_case, check):
               for h in hs]
     floor = 10 * oracle_rel + 64 * EPS[torch.float64]
     est = observed_order(hs, errors, floor=floor)
-    check.describe(problem=GRAD_PROBLEM, dtype=torch.float64)
-    check.note(h=hs, rel_errors=errors, used=est.used, local_slopes=est.local_slopes, floor=floor,
-               oracle_rel_error=oracle_rel, window_reason=est.reason)
+    check.describe(problem=problem, span=(float(t[0]), float(t[-1])), label=GRAD_PROBLEM, dtype=torch.float64)
+    check.inputs(ode_case.repro_inputs(problem, t, step_size=hs[-1], grad=_grad_mode(ode_case), loss_weights=g))
+    check.gradient("y0", "forward sensitivities")
+    check.series(Series(kind=SeriesKind.GRADIENT_CONVERGENCE, x=hs, y=errors, x_label="step size h",
+                        y_label="relative error of dL/dy0", label=f"{GRAD_PROBLEM} dL/dy0",
+                        used=est.used if est.ok else None, slope=est.slope if est.ok else None))
+    check.scalars(Quantity.GRADIENT_ERROR, floor=floor, oracle_rel_error=oracle_rel)
+    check.note(local_slopes=est.local_slopes, window_reason=est.reason)
     _expect_converged_window(check, hs, errors, floor, est)
     check.expect_within("observed_gradient_order", est.slope, p, GRAD_ORDER_TOL,
-                        "claimed order: backprop/adjoint of an order-p method is an order-p gradient")
+                        "claimed order: backprop/adjoint of an order-p method is an order-p gradient",
+                        kind=Quantity.ORDER, derivation=Derivation(order=p, floor=floor, oracle_error=oracle_rel))
 
 
 # --------------------------------------------------------------------------- adaptive
@@ -368,10 +406,14 @@ def test_tolerance_proportionality_bound(ode_case, check):
         with torch.no_grad():
             ys = ode_case.odeint(field, y0, t, rtol=tol, atol=K_ATOL_RATIO * tol).detach().cpu().double().numpy()
         e.append(float(error_measures(ys[1:], truth, rtol=tol, atol=K_ATOL_RATIO * tol).tol_units[0]))
-    check.describe(problem=f"{K_PROBLEM}[5,9]", dtype=torch.float64)
-    check.note(rtol=tols, atol_ratio=K_ATOL_RATIO, tol_units=e)
+    check.describe(problem=problem, label=f"{K_PROBLEM}[5,9]", dtype=torch.float64)
+    check.inputs(ode_case.repro_inputs(problem, times, tol=tols[-1], atol=K_ATOL_RATIO * tols[-1]))
+    check.series(Series(kind=SeriesKind.TOLERANCE_SWEEP, x=tols, y=e, x_label="rtol", y_label="error in tolerance units", y_unit=UNIT_TOL,
+                        label=f"{K_PROBLEM} y(t1)"))
+    check.note(atol_ratio=K_ATOL_RATIO)
     check.expect_le("max_error_in_tol_units", max(e), K_TOL_UNITS,
-                    "scipy test_ivp.py test_integration: e < 5 on this problem and interval")
+                    "scipy test_ivp.py test_integration: e < 5 on this problem and interval",
+                    kind=Quantity.RATIO, derivation=Derivation(safety_factor=K_TOL_UNITS))
 
 
 def test_error_falls_with_tolerance(ode_case, check):
@@ -381,14 +423,15 @@ def test_error_falls_with_tolerance(ode_case, check):
     sweep = _adaptive_sweep(ode_case)
     tols = [t for t, e in zip(sweep["tols"], sweep["end_err"]) if e > sweep["floor"]]
     errs = [e for e in sweep["end_err"] if e > sweep["floor"]]
-    check.describe(problem=f"{ADAPTIVE_PROBLEM}[0,{ADAPTIVE_SPAN:g}]", dtype=torch.float64)
-    check.note(tols=sweep["tols"], weighted_errors=sweep["end_err"], tol_units=sweep["end_tol_units"],
-               nfe=sweep["nfe"], floor=sweep["floor"])
+    _record_sweep(ode_case, check, sweep, "end_err", "weighted error at t1")
+    check.note(tol_units=sweep["end_tol_units"])
     if len(tols) < 3:
         pytest.skip(f"{ode_case.id}: fewer than 3 tolerances with an error above the round-off floor; "
                     "the exponent cannot be fitted (the error is at round-off already)")
     bound, why = _exponent_floor(ode_case.claims.order, tols)
-    check.expect_ge("tolerance_exponent", _fit_exponent(tols, errs), bound, why)
+    check.expect_ge("tolerance_exponent", _fit_exponent(tols, errs), bound, why, kind=Quantity.ORDER,
+                    derivation=Derivation(order=ode_case.claims.order or 1, floor=sweep["floor"],
+                                          exponent=bound))
 
 
 def test_dense_output_order_adaptive(ode_case, check):
@@ -412,9 +455,8 @@ def test_dense_output_order_adaptive(ode_case, check):
     sweep = _adaptive_sweep(ode_case)
     keep = [i for i, e in enumerate(sweep["interior_err"]) if e > sweep["floor"]]
     tols = [sweep["tols"][i] for i in keep]
-    check.describe(problem=f"{ADAPTIVE_PROBLEM}[0,{ADAPTIVE_SPAN:g}]", dtype=torch.float64)
-    check.note(tols=sweep["tols"], interior_weighted_errors=sweep["interior_err"],
-               interior_tol_units=sweep["interior_tol_units"], nfe=sweep["nfe"], floor=sweep["floor"])
+    _record_sweep(ode_case, check, sweep, "interior_err", "weighted error at interior times")
+    check.note(interior_tol_units=sweep["interior_tol_units"])
     if len(keep) < 3:
         pytest.skip(f"{ode_case.id}: fewer than 3 tolerances with an interior error above the round-off "
                     "floor; the exponent cannot be fitted")
@@ -422,11 +464,13 @@ def test_dense_output_order_adaptive(ode_case, check):
     exponent = _fit_exponent(tols, [sweep["interior_err"][i] for i in keep])
     delta = _scatter_allowance(tols)
     effective = min(p, q + 1)
-    check.note(step_exponent_kappa=kappa, observed_order_vs_mean_step=exponent / kappa if kappa > 0 else None)
+    check.scalar("step_exponent_kappa", kappa, Quantity.ORDER)
+    check.scalar("observed_order_vs_mean_step", exponent / kappa if kappa > 0 else None, Quantity.ORDER)
     check.expect(kappa > 0, f"the IUT's field evaluations do not grow as the tolerance falls (NFE {sweep['nfe']})")
     check.expect_ge("interior_tolerance_exponent", exponent, kappa * effective - delta,
                     f"h ~ tol^kappa (kappa = {kappa:.3f} from NFE), interior error ~ h^min(p, q+1) = "
-                    f"h^{effective}, minus {delta:.2f} scatter")
+                    f"h^{effective}, minus {delta:.2f} scatter", kind=Quantity.ORDER,
+                    derivation=Derivation(order=effective, exponent=kappa, floor=sweep["floor"]))
 
 
 def test_gradient_error_falls_with_tolerance(ode_case, check):
@@ -444,10 +488,16 @@ def test_gradient_error_falls_with_tolerance(ode_case, check):
     floor = 10 * oracle_rel + 64 * EPS[torch.float64]
     keep = [i for i, e in enumerate(errors) if e > floor]
     tols = [tols_all[i] for i in keep]
-    check.describe(problem=GRAD_PROBLEM, dtype=torch.float64)
-    check.note(tols=tols_all, rel_errors=errors, floor=floor, oracle_rel_error=oracle_rel)
+    check.describe(problem=problem, span=(float(t[0]), float(t[-1])), label=GRAD_PROBLEM, dtype=torch.float64)
+    check.inputs(ode_case.repro_inputs(problem, t, tol=tols_all[-1], grad=_grad_mode(ode_case), loss_weights=g))
+    check.gradient("y0", "forward sensitivities")
+    check.series(Series(kind=SeriesKind.GRADIENT_TOLERANCE, x=tols_all, y=errors, x_label="tolerance",
+                        y_label="relative error of dL/dy0", label=f"{GRAD_PROBLEM} dL/dy0"))
+    check.scalars(Quantity.GRADIENT_ERROR, floor=floor, oracle_rel_error=oracle_rel)
     if len(keep) < 3:
         pytest.skip(f"{ode_case.id}: fewer than 3 tolerances with a gradient error above 10x the oracle's; "
                     "the exponent cannot be fitted")
     bound, why = _exponent_floor(ode_case.claims.order, tols)
-    check.expect_ge("gradient_tolerance_exponent", _fit_exponent(tols, [errors[i] for i in keep]), bound, why)
+    check.expect_ge("gradient_tolerance_exponent", _fit_exponent(tols, [errors[i] for i in keep]), bound, why,
+                    kind=Quantity.ORDER, derivation=Derivation(order=ode_case.claims.order or 1, floor=floor,
+                                                               oracle_error=oracle_rel, exponent=bound))

@@ -39,6 +39,7 @@ import numpy as np
 import pytest
 import torch
 
+from harness.evidence import Derivation, Quantity
 from harness.oracles import best_forward_oracle
 from reference import odeint as reference_odeint
 
@@ -90,7 +91,7 @@ def _measure(ode_case, problem, check, times, *, tol=None, dtype=torch.float64, 
     method run once with t_eval, its outputs from its own interpolant: what a correct code of that
     order delivers between steps (step ends would be a 10x stricter and unfair bound there)."""
     claims = ode_case.claims
-    check.describe(problem=problem.name, dtype=dtype)
+    check.describe(problem=problem, dtype=dtype)
     order = claims.order
     if interior and claims.dense_order is not None and order is not None:
         order = min(order, claims.dense_order + 1) if claims.adaptive else min(order, claims.dense_order)
@@ -99,7 +100,7 @@ def _measure(ode_case, problem, check, times, *, tol=None, dtype=torch.float64, 
     if claims.adaptive:
         ys = solve_problem(ode_case, problem, times, tol=tol, dtype=dtype, batch=batch)
         base, base_at_tol = _typical_baseline(ode_case, problem, times[1:], tol, order, truth, interior)
-        check.note(baseline_error_at_tol=base_at_tol)
+        check.scalar("baseline_error_at_tol", base_at_tol, Quantity.ERROR)
         base_what = f"scipy same-order {'interpolated ' if interior else ''}baseline at tol={tol:g}"
     else:
         ode_case.skip_unless(needs_order=True)
@@ -110,11 +111,20 @@ def _measure(ode_case, problem, check, times, *, tol=None, dtype=torch.float64, 
         base = _fixed_baseline(problem, times, h, order, truth)
         base_what = f"reference {REFERENCE_OF_ORDER[order]} at h={h:.3g}"
         tol = None
+    check.inputs(ode_case.repro_inputs(problem, times, tol=tol, step_size=None if claims.adaptive else h, dtype=dtype))
     got = ys[1:] if batch is None else ys[1:, :, :]
     err = float(np.abs(got - (truth if batch is None else truth[:, None, :])).max())
     thr = _threshold(base, tol, truth, oracle_err, dtype)
-    check.note(baseline_error=base, oracle_error=oracle_err, oracle=oracle.kinds[-1], tol=tol, **ode_case.stats())
-    check.expect_le(what, err, thr, f"{FACTOR:g}x the {base_what}, plus oracle and round-off floors")
+    check.scalars(Quantity.ERROR, baseline_error=base, oracle_error=oracle_err)
+    check.oracle(oracle.kinds[-1])
+    check.solver_stats(ode_case.stats())
+    if batch is not None:
+        check.note(batch=batch)
+    check.expect_le(what, err, thr, f"{FACTOR:g}x the {base_what}, plus oracle and round-off floors",
+                    kind=Quantity.ERROR, derivation=Derivation(
+                        order=order, tolerance=tol, eps=EPS[dtype], safety_factor=FACTOR, baseline=base,
+                        baseline_method=base_what, oracle_error=oracle_err,
+                        step_size=None if claims.adaptive else h))
 
 
 def test_error_at_end(ode_case, problem, tol, check):
@@ -147,7 +157,8 @@ def test_error_in_reverse_time(ode_case, problem, check):
     y1 = start.values[1]
     tol = budget_tolerance(ode_case, problem, SINGLE_TOL)
     oracle_err = float(start.error_estimate[1])
-    check.describe(problem=problem.name, dtype=torch.float64)
+    check.describe(problem=problem, dtype=torch.float64, reverse_time=True)
+    h = None
     if ode_case.claims.adaptive:
         ys = solve_problem(ode_case, problem, t_rev, tol=tol, y0=y1)
         from scipy.integrate import solve_ivp
@@ -167,12 +178,17 @@ def test_error_in_reverse_time(ode_case, problem, check):
                                    method=REFERENCE_OF_ORDER[ode_case.claims.order], options={"step_size": h})
         base = float(np.abs(ref[-1].numpy() - np.array(problem.y0)).max())
         tol = None
+    check.inputs(ode_case.repro_inputs(problem, t_rev, tol=tol, step_size=h, y0=y1))
     err = float(np.abs(ys[-1] - np.array(problem.y0)).max())
     # the start value's own error propagates too: bounded by the oracle error times the
     # problem's growth, taken as 10x here like the baseline factor
     thr = _threshold(base, tol, np.array(problem.y0), oracle_err, torch.float64)
-    check.note(baseline_error=base, oracle_error=oracle_err)
-    check.expect_le("error_reverse", err, thr, f"{FACTOR:g}x scipy's/reference's same-order error backward")
+    check.scalars(Quantity.ERROR, baseline_error=base, oracle_error=oracle_err)
+    check.oracle(start.kinds[-1])
+    check.expect_le("error_reverse", err, thr, f"{FACTOR:g}x scipy's/reference's same-order error backward",
+                    kind=Quantity.ERROR, derivation=Derivation(
+                        order=ode_case.claims.order, tolerance=tol, eps=EPS[torch.float64], safety_factor=FACTOR,
+                        baseline=base, oracle_error=oracle_err, step_size=h))
 
 
 def test_error_float32(ode_case, problem, check):
@@ -187,7 +203,8 @@ def test_error_float32(ode_case, problem, check):
     oracle = best_forward_oracle(problem, times)
     truth = oracle.values[1:]
     tol = budget_tolerance(ode_case, problem, FLOAT32_TOL)
-    check.describe(problem=problem.name, dtype=torch.float32)
+    check.describe(problem=problem, dtype=torch.float32)
+    h = None
     if ode_case.claims.adaptive:
         ys = solve_problem(ode_case, problem, times, tol=tol, dtype=torch.float32)
         base = baseline_error(problem, times[1:], tol, ode_case.claims.order, truth)
@@ -199,10 +216,15 @@ def test_error_float32(ode_case, problem, check):
         ys = solve_problem(ode_case, problem, times, step_size=h, dtype=torch.float32)
         base = _fixed_baseline(problem, times, h, ode_case.claims.order, truth)
         tol = None
+    check.inputs(ode_case.repro_inputs(problem, times, tol=tol, step_size=h, dtype=torch.float32))
+    check.scalar("baseline_error", base, Quantity.ERROR)
     err = float(np.abs(ys[1:] - truth).max())
     scale = max(float(np.abs(truth).max()), 1.0)
     thr = _threshold(base, tol, truth, float(oracle.error_estimate.max()), torch.float64) + 1e3 * EPS[torch.float32] * scale
-    check.expect_le("error_float32", err, thr, "the float64 bound plus 1e3 float32 eps x |y|")
+    check.expect_le("error_float32", err, thr, "the float64 bound plus 1e3 float32 eps x |y|", kind=Quantity.ERROR,
+                    derivation=Derivation(order=ode_case.claims.order, tolerance=tol, eps=EPS[torch.float32],
+                                          safety_factor=FACTOR, baseline=base, step_size=h,
+                                          oracle_error=float(oracle.error_estimate.max())))
 
 
 def test_error_batched(ode_case, problem, check):

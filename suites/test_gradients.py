@@ -93,6 +93,7 @@ from torch import nn
 import reference
 from harness.budget import BACKWARD_FACTOR
 from harness import cost
+from harness.evidence import Derivation, GradMode, Quantity, Series, SeriesKind
 from harness.oracles.gradients import (
     GROUPS,
     GradientOracleResult,
@@ -379,27 +380,45 @@ def _reference_errors(setup: Setup, method: str, h: float) -> dict[str, float]:
 
 
 def bound(case: OdeCase, setup: Setup, group: str, *, tol: float | None, h: float | None,
-          oracle_err: float, check) -> tuple[float, str]:
-    """The threshold on ||G_iut - G_oracle|| for one group, and why (module docstring)."""
+          oracle_err: float, check) -> tuple[float, str, Derivation]:
+    """The threshold on ||G_iut - G_oracle|| for one group, why (module docstring), and the
+    inputs it was derived from."""
     scale = setup.scale[group]
     floor = oracle_err + ROUND * scale
     if h is None:
         a = alpha(case, group)
         eps = tol ** a
-        check.note(tol=tol, alpha=a, eps=eps, scale=scale, oracle_error=oracle_err)
+        check.scalar("oracle_error", oracle_err, Quantity.GRADIENT_ERROR)
         return K * eps * scale + floor, (f"K={K:g} x tol^{a:.3g} x scale {scale:.3g} (claimed order "
                                          f"{case.claims.order}, dense order {case.claims.dense_order}) "
-                                         "+ oracle error + rounding")
+                                         "+ oracle error + rounding"), Derivation(
+            order=case.claims.order, tolerance=tol, exponent=a, eps=eps, safety_factor=K, scale=scale,
+            oracle_error=oracle_err, floor=floor)
     method, base = _baseline(case, setup, h)
     allowance = 0.0
     if group == "t":
         gn = np.linalg.norm(setup.g, axis=1)
         allowance = 2 * h * float(np.sum(gn[1:] * setup.ydd_norms[1:]))
-    check.note(h=h, baseline_method=method, baseline_error=base[group], interpolation_allowance=allowance,
-               scale=scale, oracle_error=oracle_err)
+    check.scalars(Quantity.GRADIENT_ERROR, baseline_error=base[group], interpolation_allowance=allowance,
+                  oracle_error=oracle_err)
     return (K * base[group] + allowance + floor,
             f"K={K:g} x reference {method} gradient error at h={h:.3g}"
-            + (" + h max|y''| interpolation allowance" if group == "t" else "") + " + oracle error + rounding")
+            + (" + h max|y''| interpolation allowance" if group == "t" else "") + " + oracle error + rounding",
+            Derivation(order=min(_orders(case)), step_size=h, safety_factor=K, baseline=base[group],
+                       baseline_method=method, scale=scale, oracle_error=oracle_err, floor=floor + allowance))
+
+
+def _record_setup(case: OdeCase, setup: Setup, check, *, tol: float | None, h: float | None,
+                  group: str | None = None, oracle: str | None = None) -> None:
+    """The problem (with its span and direction) and the reproducer inputs of a gradient check:
+    the loss is sum(g * y) over the outputs at setup.t."""
+    check.describe(problem=setup.problem, span=(float(setup.t[0]), float(setup.t[-1])),
+                   reverse_time=bool(setup.t[-1] < setup.t[0]), label=setup.problem.name, dtype=torch.float64)
+    check.inputs(case.repro_inputs(setup.problem, setup.t, tol=tol, step_size=h, y0=setup.y0,
+                                   grad=GradMode.ADJOINT if case.claims.adjoint else GradMode.BACKPROP,
+                                   loss_weights=setup.g))
+    if group is not None:
+        check.gradient(group, oracle)
 
 
 def _need(case: OdeCase, group: str) -> None:
@@ -409,6 +428,7 @@ def _need(case: OdeCase, group: str) -> None:
 def _error(case: OdeCase, got: IUTGradient, setup: Setup, group: str, check) -> float:
     if got.grads[group] is None:
         check.note(missing=got.missing)
+        check.scalar("missing_gradients", len(got.missing), Quantity.COUNT)
         check.expect(False, f"{case.id}: the gradient with respect to {group} is missing (None) "
                             f"although the input requires grad: {got.missing}")
     ref = setup.oracle.group(group)
@@ -423,13 +443,16 @@ def _against_forward_sensitivities(case: OdeCase, grad_problem: str, gtol: float
     setup = setup_for(grad_problem, direction, case.config.seed)
     check.describe(problem=grad_problem, dtype=torch.float64)
     tol, h = _setting(case, setup, gtol)
+    _record_setup(case, setup, check, tol=tol, h=h, group=group, oracle="forward sensitivities")
     got = iut_gradient(case, setup, tol=tol, h=h)
     err = _error(case, got, setup, group, check)
-    b, why = bound(case, setup, group, tol=tol, h=h, oracle_err=setup.oracle.error_estimate[group],
-                   check=check)
-    check.note(**{**got.stats, "direction": direction,
-                  "relative_error": err / max(float(np.linalg.norm(setup.oracle.group(group))), 1e-300)})
-    check.expect_le(f"grad_{group}_error", err, b, why)
+    b, why, deriv = bound(case, setup, group, tol=tol, h=h, oracle_err=setup.oracle.error_estimate[group],
+                          check=check)
+    check.solver_stats(got.stats)
+    check.note(direction=direction)
+    check.scalar("relative_error", err / max(float(np.linalg.norm(setup.oracle.group(group))), 1e-300),
+                 Quantity.GRADIENT_ERROR)
+    check.expect_le(f"grad_{group}_error", err, b, why, kind=Quantity.GRADIENT_ERROR, derivation=deriv)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -475,13 +498,14 @@ def test_agrees_with_torchdiffeq_backprop(ode_case, grad_problem, group, check):
     setup = setup_for(grad_problem, "forward", ode_case.config.seed)
     check.describe(problem=grad_problem, dtype=torch.float64)
     tol, h = _setting(ode_case, setup, min(ode_case.profile.gradient_tolerances))
+    _record_setup(ode_case, setup, check, tol=tol, h=h, group=group)
     got = iut_gradient(ode_case, setup, tol=tol, h=h)
     _error(ode_case, got, setup, group, check)  # missing / no parameters
     td = other_oracle(setup, "torchdiffeq-backprop")
     err = float(np.linalg.norm(got.grads[group] - td.group(group)))
-    b, why = bound(ode_case, setup, group, tol=tol, h=h, oracle_err=td.error_estimate[group], check=check)
-    check.note(oracle=td.method)
-    check.expect_le(f"grad_{group}_error_vs_torchdiffeq", err, b, why)
+    b, why, deriv = bound(ode_case, setup, group, tol=tol, h=h, oracle_err=td.error_estimate[group], check=check)
+    check.oracle(td.method)
+    check.expect_le(f"grad_{group}_error_vs_torchdiffeq", err, b, why, kind=Quantity.GRADIENT_ERROR, derivation=deriv)
 
 
 def test_agrees_with_finite_differences(ode_case, grad_problem, group, check):
@@ -493,6 +517,7 @@ def test_agrees_with_finite_differences(ode_case, grad_problem, group, check):
     setup = setup_for(grad_problem, "forward", ode_case.config.seed)
     check.describe(problem=grad_problem, dtype=torch.float64)
     tol, h = _setting(ode_case, setup, min(ode_case.profile.gradient_tolerances))
+    _record_setup(ode_case, setup, check, tol=tol, h=h, group=group)
     got = iut_gradient(ode_case, setup, tol=tol, h=h)
     _error(ode_case, got, setup, group, check)
     fd = other_oracle(setup, "finite-differences")
@@ -511,9 +536,11 @@ def test_agrees_with_finite_differences(ode_case, grad_problem, group, check):
         {g: 0.0 for g in GROUPS}, "iut")
     mine = project(full, fd)
     err = float(np.max(np.abs(mine.group(group) - fd.group(group))))
-    b, why = bound(ode_case, setup, group, tol=tol, h=h, oracle_err=fd.error_estimate[group], check=check)
-    check.note(oracle=fd.method, directions=len(fd.group(group)))
-    check.expect_le(f"grad_{group}_directional_error_vs_fd", err, b, why)
+    b, why, deriv = bound(ode_case, setup, group, tol=tol, h=h, oracle_err=fd.error_estimate[group], check=check)
+    check.oracle(fd.method)
+    check.scalar("directions", len(fd.group(group)), Quantity.COUNT)
+    check.expect_le(f"grad_{group}_directional_error_vs_fd", err, b, why, kind=Quantity.GRADIENT_ERROR,
+                    derivation=deriv)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -559,13 +586,17 @@ def test_unused_parameter_gets_zero_gradient(ode_case, grad_problem, check):
     setup = setup_for(grad_problem, "forward", ode_case.config.seed)
     check.describe(problem=grad_problem, dtype=torch.float64)
     tol, h = _setting(ode_case, setup, max(ode_case.profile.gradient_tolerances))[0], setup.span / 16
+    _record_setup(ode_case, setup, check, tol=tol if ode_case.claims.adaptive else None,
+                  h=None if ode_case.claims.adaptive else h, group="params")
     got = iut_gradient(ode_case, setup, tol=tol if ode_case.claims.adaptive else None,
                        h=None if ode_case.claims.adaptive else h, unused_param=True)
     gu = got.param_grads[UNUSED]
     value = 0.0 if gu is None else float(gu.detach().abs().max())
     check.note(returned="None" if gu is None else "tensor")
+    check.oracle("exact zero")
     check.expect_le("unused_parameter_grad_max_abs", value, 0.0,
-                    "the parameter does not enter the field: its gradient is exactly zero (None counts as zero)")
+                    "the parameter does not enter the field: its gradient is exactly zero (None counts as zero)",
+                    kind=Quantity.GRADIENT_ERROR)
 
 
 def test_missing_gradient_is_failure(ode_case, grad_problem, check):
@@ -576,10 +607,12 @@ def test_missing_gradient_is_failure(ode_case, grad_problem, check):
     setup = setup_for(grad_problem, "forward", ode_case.config.seed)
     check.describe(problem=grad_problem, dtype=torch.float64)
     tol, h = _setting(ode_case, setup, max(ode_case.profile.gradient_tolerances))
+    _record_setup(ode_case, setup, check, tol=tol, h=h)
     got = iut_gradient(ode_case, setup, tol=tol, h=h)
     check.note(inputs=["y0", *got.param_grads] + (["t"] if ode_case.claims.t_grad else []), missing=got.missing)
     check.expect_le("missing_gradients", len(got.missing), 0,
-                    "a None gradient for an input that requires grad and is used is a dropped gradient path")
+                    "a None gradient for an input that requires grad and is used is a dropped gradient path",
+                    kind=Quantity.COUNT)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -606,6 +639,7 @@ def test_error_shrinks_with_tolerance(ode_case, grad_problem, group, check):
     _need(ode_case, group)
     setup = setup_for(grad_problem, "forward", ode_case.config.seed)
     check.describe(problem=grad_problem, dtype=torch.float64)
+    _record_setup(ode_case, setup, check, tol=None, h=None, group=group, oracle="forward sensitivities")
     if ode_case.claims.adaptive:
         tols = ode_case.profile.gradient_tolerances
         a = alpha(ode_case, group)
@@ -616,14 +650,14 @@ def test_error_shrinks_with_tolerance(ode_case, grad_problem, group, check):
         hi, lo = xs[0], xs[-1]
         runs = [iut_gradient(ode_case, setup, tol=x, h=None) for x in xs]
         R = (hi / lo) ** a
-        check.note(tolerances=xs, alpha=a)
+        x_label, kind = "tolerance", SeriesKind.GRADIENT_TOLERANCE
     else:
         ode_case.skip_unless(needs_order=True)
         a = fixed_order(ode_case, group)
         xs = [setup.span / n for n in SHRINK_STEPS]
         runs = [iut_gradient(ode_case, setup, tol=None, h=x) for x in xs]
         R = (SHRINK_STEPS[-1] / SHRINK_STEPS[0]) ** a
-        check.note(step_sizes=xs, order=a)
+        x_label, kind = "step size h", SeriesKind.GRADIENT_CONVERGENCE
     F = R / 10
     if F < 2:
         pytest.skip(f"{ode_case.id}: predicted shrink {R:.3g} over the sweep leaves less than 2x beyond "
@@ -631,11 +665,16 @@ def test_error_shrinks_with_tolerance(ode_case, grad_problem, group, check):
     errors = [_error(ode_case, r, setup, group, check) for r in runs]
     resolution = setup.oracle.error_estimate[group] + ROUND * setup.scale[group]
     E = max(errors)
-    check.note(errors=errors, resolution=resolution, predicted_factor=R, required_factor=F,
-               observed_factor=E / errors[-1] if errors[-1] > 0 else float("inf"))
+    check.series(Series(kind=kind, x=xs, y=errors, x_label=x_label,
+                        y_label=f"error of dL/d{group}", label=f"{grad_problem} dL/d{group}"))
+    check.scalar("resolution", resolution, Quantity.GRADIENT_ERROR)
+    check.scalars(Quantity.RATIO, predicted_factor=R, required_factor=F,
+                  observed_factor=E / errors[-1] if errors[-1] > 0 else float("inf"))
     check.expect_le(f"grad_{group}_error_tightest", errors[-1], max(E / F, 10 * resolution),
                     f"the sweep's largest error / (predicted shrink {R:.3g} / 10), or 10x the oracle's "
-                    "resolution")
+                    "resolution", kind=Quantity.GRADIENT_ERROR,
+                    derivation=Derivation(exponent=a, safety_factor=10.0, baseline=E,
+                                          oracle_error=setup.oracle.error_estimate[group]))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -653,20 +692,23 @@ def test_adjoint_on_contracting_problem(ode_case, gtol, check):
     setup = setup_for(CONTRACTING, "forward", ode_case.config.seed)
     check.describe(problem=CONTRACTING, dtype=torch.float64)
     tol, h = _setting(ode_case, setup, gtol)
+    _record_setup(ode_case, setup, check, tol=tol, h=h, oracle="forward sensitivities")
     got = iut_gradient(ode_case, setup, tol=tol, h=h)
     recon = got.stats.get("reconstruction_error")
-    check.note(**{**got.stats, "reconstruction_error": recon})
+    check.solver_stats(got.stats)
     groups = [g for g in GROUPS if g != "t" or ode_case.claims.t_grad]
     ratios = {}
     for grp in groups:
         err = _error(ode_case, got, setup, grp, check)
-        b, _ = bound(ode_case, setup, grp, tol=tol, h=h, oracle_err=setup.oracle.error_estimate[grp], check=check)
-        check.note(**{f"grad_{grp}_error": err, f"grad_{grp}_bound": b})
+        b, _, _ = bound(ode_case, setup, grp, tol=tol, h=h, oracle_err=setup.oracle.error_estimate[grp], check=check)
+        check.scalar(f"grad_{grp}_error", err, Quantity.GRADIENT_ERROR)
+        check.scalar(f"grad_{grp}_bound", b, Quantity.GRADIENT_ERROR)
         ratios[grp] = err / b
     worst = max(ratios, key=ratios.get)
     try:
         check.expect_le("max_error_over_bound", ratios[worst], 1.0,
-                        f"each group's error within its bound (worst: {worst}); bound K x tol^alpha x scale")
+                        f"each group's error within its bound (worst: {worst}); bound K x tol^alpha x scale",
+                        kind=Quantity.RATIO, derivation=Derivation(tolerance=tol, step_size=h, safety_factor=K))
     except CheckFailed as exc:
         raise CheckFailed(f"{exc}; reconstruction error of z reported by the IUT: "
                           + (f"{recon:.3g}" if recon is not None else "not exposed")) from None

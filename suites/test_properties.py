@@ -61,6 +61,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from torch import nn
 
+from harness.evidence import Derivation, Quantity
+
 from .conftest import EPS, property_settings, property_tolerance
 
 EPS64 = EPS[torch.float64]
@@ -269,7 +271,9 @@ class Outcome:
     value: float
     threshold: float
     reason: str
-    notes: dict
+    notes: dict  # display-only: what the example was
+    kind: Quantity = Quantity.COUNT
+    derivation: Derivation | None = None
 
     @property
     def ratio(self) -> float:
@@ -298,7 +302,7 @@ def run_property(request: pytest.FixtureRequest, ode_case, check, strategy: st.S
         count[0] += 1
         check.measured.clear()
         check.note(**out.notes)
-        check.expect_le(out.name, out.value, out.threshold, out.reason)
+        check.expect_le(out.name, out.value, out.threshold, out.reason, kind=out.kind, derivation=out.derivation)
         if not worst or out.ratio > worst[0].ratio:
             worst[:] = [out]
 
@@ -310,8 +314,10 @@ def run_property(request: pytest.FixtureRequest, ode_case, check, strategy: st.S
     prop()
     w = worst[0]
     check.measured.clear()
-    check.note(examples=count[0], worst_ratio=w.ratio, **w.notes)
-    check.expect_le(w.name, w.value, w.threshold, w.reason)
+    check.note(**w.notes)
+    check.scalar("examples", count[0], Quantity.COUNT)
+    check.scalar("worst_ratio", w.ratio, Quantity.RATIO)
+    check.expect_le(w.name, w.value, w.threshold, w.reason, kind=w.kind, derivation=w.derivation)
 
 
 def solve(ode_case, field: nn.Module, y0: torch.Tensor, times: np.ndarray | torch.Tensor, *, tol: float,
@@ -393,7 +399,8 @@ def test_linear_systems_match_expm(ode_case, check, request):
         return Outcome("error_vs_expm", float(errs[j]), bounds[j],
                        "E_adaptive (tolerance, nfe, growth) or E_fixed (order, h) + expm's error",
                        dict(kind=spec.kind, n=spec.n, t=times.tolist(), at=float(times[j + 1]), nfe=rec.nfe,
-                            tol=tol if adaptive else None, step_size=h))
+                            tol=tol if adaptive else None, step_size=h), Quantity.ERROR,
+                       Derivation(tolerance=tol if adaptive else None, step_size=h, eps=EPS64))
 
     run_property(request, ode_case, check, examples(), body, "drawn linear y' = Ay + dt")
 
@@ -431,7 +438,8 @@ def test_flow_property(ode_case, check, request):
                    + fixed_bound(spec, y1n, t1, t2, h, p))
         return Outcome("flow_difference", diff, thr, "sum of the three solves' error bounds",
                        dict(kind=spec.kind, n=spec.n, nonlinear=not spec.linear, t=[t0, t1, t2],
-                            nfe=[ra.nfe, rb.nfe, rc.nfe], tol=tol if adaptive else None, step_size=h))
+                            nfe=[ra.nfe, rb.nfe, rc.nfe], tol=tol if adaptive else None, step_size=h),
+                       Quantity.ERROR, Derivation(tolerance=tol if adaptive else None, step_size=h))
 
     run_property(request, ode_case, check, examples(), body, "drawn y' = Ay + c tanh(By) + dt")
 
@@ -465,7 +473,8 @@ def test_time_reversal(ode_case, check, request):
         thr = e_b + growth(spec, -1.0, t1 - t0) * e_f
         return Outcome("return_error", diff, thr, "backward solve's bound + forward one's carried back",
                        dict(n=spec.n, nonlinear=not spec.linear, t=[t0, t1], nfe=[rf.nfe, rb.nfe],
-                            tol=tol if adaptive else None, step_size=h))
+                            tol=tol if adaptive else None, step_size=h),
+                       Quantity.ERROR, Derivation(tolerance=tol if adaptive else None, step_size=h))
 
     run_property(request, ode_case, check, examples(), body, "drawn skew y' = Ay + c tanh(By) + dt")
 
@@ -600,7 +609,8 @@ def test_batch_independence(ode_case, check, request):
                        "E_alone + E_batch (adaptive) / round-off of the same steps (fixed)",
                        dict(scenario=scenario, batch_shape=list(bshape), n=n, element=list(worst_idx),
                             rates=rates.ravel().tolist(), t=[t0, t1], nfe_batch=rb.nfe,
-                            tol=tol if adaptive else None, step_size=h_batch))
+                            tol=tol if adaptive else None, step_size=h_batch),
+                       Quantity.ERROR, Derivation(tolerance=tol if adaptive else None, step_size=h_batch))
 
     # Always covered: a batch whose second element needs steps 10x smaller than the first (an
     # error norm that looked at one element only would under-resolve it).
@@ -708,7 +718,7 @@ def test_field_evaluated_only_inside_span(ode_case, check, request):
         return Outcome("distance_outside_span", outside, slack, "4 ulps of max |t|",
                        dict(t=times.tolist(), t_seen_min=float(seen.min()) if seen.size else None,
                             t_seen_max=float(seen.max()) if seen.size else None, nfe=rec.nfe,
-                            outside_over_span=outside / span if span else None))
+                            outside_over_span=outside / span if span else None), Quantity.OTHER)
 
     # a slow field (|y| / |f| = 10) on a short span (1e-3), where a starting-step heuristic
     # (h0 = 0.01 |y| / |f|, HNW-I sec. II.4) probes beyond the span unless it clips h0 to it; and

@@ -16,6 +16,7 @@ without it the browser checks fail under CI (``$CI`` set) and are skipped elsewh
 
 from __future__ import annotations
 
+import dataclasses
 import html.parser
 import json
 import math
@@ -32,6 +33,8 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
+from harness.evidence import (Comparison, Derivation, Evidence, Expectation, Quantity, Scalar, Series,
+                              SeriesKind)
 from harness.report import build_report, compare, main_compare, main_report
 from harness.report.data import read_run
 from harness.report.runend import read_run_ends, write_run_end
@@ -338,43 +341,100 @@ def _write(path: Path, records: list[CheckRecord], *, header: bool = True, end: 
     return path
 
 
+def _ev(*series: Series, exp: Expectation | None = None, scalars: tuple = (), **kw) -> Evidence:
+    """Typed evidence; the expectation's value is a scalar too, as `Check` records it."""
+    sc = list(scalars)
+    if exp is not None and not any(x.name == exp.quantity for x in sc):
+        sc.append(Scalar(name=exp.quantity, value=exp.value, kind=exp.kind))
+    return Evidence(series=series, expectation=exp, scalars=tuple(sc), **kw)
+
+
+def _err_le(name: str, value: float, thr: float, kind: Quantity = Quantity.ERROR, tol: float | None = None):
+    return Expectation(quantity=name, kind=kind, comparison=Comparison.LE, value=value, threshold=thr, reason="r",
+                       derivation=None if tol is None else Derivation(tolerance=tol))
+
+
 def _synthetic(path: Path, *, slope: float = 3.99, err_scale: float = 1.0, nfe: int = 100,
-               saved: int = 1000, verdict: str = "pass") -> Path:
+               saved: int = 1000, verdict: str = "pass", schema: int = 2) -> Path:
+    """The same run as typed (schema 2) records, or with ``schema=1`` as the free-form
+    measured keys of schema 1 (read through the legacy adapter)."""
     h = [0.1, 0.05, 0.025, 0.0125, 0.00625]
     errs = [err_scale * 2e-2 * x ** 4 for x in h]
+    depth = [10, 100, 1000]
+    v2 = [
+        _ev(Series(kind=SeriesKind.CONVERGENCE, x=h, y=errs, x_label="step size h", y_label="errors",
+                   used=[1, 2, 3, 4], slope=slope),
+            exp=Expectation(quantity="observed_order", kind=Quantity.ORDER, comparison=Comparison.WITHIN,
+                            value=slope, target=4, threshold=0.2, reason="within 0.2 of the claimed order")),
+        _ev(exp=_err_le("error", err_scale * 3e-7, 1e-5, tol=1e-6),
+            scalars=(Scalar(name="nfe", value=nfe, kind=Quantity.NFE),)),
+        _ev(exp=_err_le("error", err_scale * 4e-9, 1e-7, tol=1e-8),
+            scalars=(Scalar(name="nfe", value=2 * nfe, kind=Quantity.NFE),)),
+        _ev(exp=_err_le("grad_rel_error", 2e-9, 1e-6, Quantity.GRADIENT_ERROR), gradient_wrt="y0",
+            oracle="finite differences"),
+        _ev(exp=_err_le("grad_rel_error", 5e-9, 1e-6, Quantity.GRADIENT_ERROR), gradient_wrt="params",
+            oracle="finite differences"),
+        _ev(Series(kind=SeriesKind.MEMORY_DEPTH, x=depth, y=[saved] * 3, x_label="steps", y_label="saved bytes"),
+            scalars=(Scalar(name="reconstruction_error", value=3e-10, kind=Quantity.RECONSTRUCTION_ERROR),)),
+        _ev(Series(kind=SeriesKind.MEMORY_DEPTH, x=depth, y=[saved, 10 * saved, 100 * saved], x_label="steps",
+                   y_label="saved bytes")),
+        _ev(scalars=tuple(Scalar(name=k, value=v, kind=Quantity.SECONDS, unit="s") for k, v in
+                          (("mean", 0.012), ("median", 0.011), ("min", 0.010), ("stddev", 0.001)))
+            + (Scalar(name="rounds", value=20, kind=Quantity.COUNT),)),
+        None,
+        _ev(exp=_err_le("max_diff", 1e-3, 1e-12, Quantity.OTHER)),
+    ]
+    v1 = [
+        dict(measured={"h": h, "errors": errs, "used": [1, 2, 3, 4], "observed_order": slope, "observed_order_target": 4}),
+        dict(measured={"tol": 1e-6, "nfe": nfe, "error": err_scale * 3e-7}),
+        dict(measured={"tol": 1e-8, "nfe": 2 * nfe, "error": err_scale * 4e-9}),
+        dict(measured={"group": "y0", "oracle": "finite differences", "grad_rel_error": 2e-9}),
+        dict(measured={"group": "params", "oracle": "finite differences", "grad_rel_error": 5e-9}),
+        dict(measured={"depths": depth, "saved_bytes": [saved, saved, saved], "reconstruction_error": 3e-10}),
+        dict(measured={"depths": depth, "saved_bytes": [saved, 10 * saved, 100 * saved]}),
+        dict(measured={"benchmark": {"mean": 0.012, "median": 0.011, "min": 0.010, "stddev": 0.001, "rounds": 20}}),
+        dict(),
+        dict(measured={"max_diff": 1e-3}),
+    ]
     recs = [
         _rec(check_id="convergence.order[rk4]", suite="convergence", check="test_order", method="rk4",
-             problem="A1", measured={"h": h, "errors": errs, "used": [1, 2, 3, 4],
-                                     "observed_order": slope, "observed_order_target": 4},
-             threshold=0.2, threshold_reason="within 0.2 of the claimed order",
+             problem="A1", threshold=0.2, threshold_reason="within 0.2 of the claimed order",
              extra={"claims": {"order": 4, "adaptive": False}}),
         _rec(check_id="forward.err[tol=1e-06]", suite="forward_accuracy", check="test_error_at_end",
-             measured={"tol": 1e-6, "nfe": nfe, "error": err_scale * 3e-7}, threshold=1e-5,
-             threshold_reason="10x baseline", verdict=verdict,
+             threshold=1e-5, threshold_reason="10x baseline", verdict=verdict,
              message="" if verdict == "pass" else "error = 3e-5 exceeds 1e-5",
              reproducer="import pytest\npytest.main(['suites/x.py::t[a]', '--ode-impl', 'impl'])"),
         _rec(check_id="forward.err[tol=1e-08]", suite="forward_accuracy", check="test_error_at_end",
-             measured={"tol": 1e-8, "nfe": 2 * nfe, "error": err_scale * 4e-9}, threshold=1e-7,
-             threshold_reason="10x baseline"),
-        _rec(check_id="grad.fd[y0]", suite="gradients", check="test_grad_vs_fd", problem="mlp",
-             measured={"group": "y0", "oracle": "finite differences", "grad_rel_error": 2e-9}, threshold=1e-6),
-        _rec(check_id="grad.fd[params]", suite="gradients", check="test_grad_vs_fd", problem="mlp",
-             measured={"group": "params", "oracle": "finite differences", "grad_rel_error": 5e-9}, threshold=1e-6),
-        _rec(check_id="bench.memory", suite="benchmarks", check="test_memory", iut="impl-adjoint", problem="mlp",
-             measured={"depths": [10, 100, 1000], "saved_bytes": [saved, saved, saved],
-                       "reconstruction_error": 3e-10}),
-        _rec(check_id="bench.memory_bp", suite="benchmarks", check="test_memory", problem="mlp",
-             measured={"depths": [10, 100, 1000], "saved_bytes": [saved, 10 * saved, 100 * saved]}),
-        _rec(check_id="bench.time", suite="benchmarks", check="test_wall", problem="mlp",
-             measured={"benchmark": {"mean": 0.012, "median": 0.011, "min": 0.010, "stddev": 0.001, "rounds": 20}}),
+             threshold=1e-7, threshold_reason="10x baseline"),
+        _rec(check_id="grad.fd[y0]", suite="gradients", check="test_grad_vs_fd", problem="mlp", threshold=1e-6),
+        _rec(check_id="grad.fd[params]", suite="gradients", check="test_grad_vs_fd", problem="mlp", threshold=1e-6),
+        _rec(check_id="bench.memory", suite="benchmarks", check="test_memory", iut="impl-adjoint", problem="mlp"),
+        _rec(check_id="bench.memory_bp", suite="benchmarks", check="test_memory", problem="mlp"),
+        _rec(check_id="bench.time", suite="benchmarks", check="test_wall", problem="mlp"),
         _rec(check_id="props.skip", suite="properties", check="test_prop", verdict=Verdict.SKIP,
              message="impl-m: float32 not claimed"),
         _rec(check_id="props.hyp", suite="properties", check="test_prop2", verdict=Verdict.FAIL,
-             message="batch element differs", measured={"max_diff": 1e-3}, threshold=1e-12,
-             extra={"falsifying_example": "test_prop2(y0=[0.0, 1e308])"},
+             message="batch element differs\nFalsifying example: test_prop2(y0=[0.0, 1e308])", threshold=1e-12,
              reproducer="import pytest\npytest.main(['suites/x.py::t[a]', '--ode-impl', 'impl'])"),
     ]
-    return _write(path, recs)
+    if schema == 2:
+        recs = [dataclasses.replace(r, evidence=e) for r, e in zip(recs, v2)]
+        return _write(path, recs)
+    return _write_v1(path, [dataclasses.replace(r, **m) for r, m in zip(recs, v1)])
+
+
+def _write_v1(path: Path, records: list[CheckRecord]) -> Path:
+    """Records as schema-1 lines (no evidence field, ``"schema":1``), between a header and an end."""
+    write_run_header(path, RunHeader(run_id="r1", argv=["pytest", "suites"], versions={"torch": "x"},
+                                     device="cpu", seed=0, extra={"profile": "quick"}))
+    with open(path, "a") as f:
+        for r in records:
+            d = r.to_dict()
+            d["schema"] = 1
+            del d["evidence"]
+            f.write(json.dumps(d, allow_nan=False, separators=(",", ":")) + "\n")
+    write_run_end(path, exitstatus=0, collected=len(records), run_id="r1", fsync=False)
+    return path
 
 
 def test_synthetic_report_has_every_section(tmp_path):
@@ -417,7 +477,8 @@ def test_report_is_robust_to_sparse_records(tmp_path):
 def test_names_with_markup_are_escaped_in_plots(tmp_path):
     bad = '<img src=x onerror=alert(1)>$x$_'
     recs = [_rec(check_id=f"f[{t}]", suite="forward_accuracy", check="test_error_at_end", iut=bad, problem=bad,
-                 measured={"tol": t, "nfe": int(1 / t ** 0.2), "error": t / 3}) for t in (1e-4, 1e-6, 1e-8)]
+                 threshold=t, evidence=_ev(exp=_err_le("error", t / 3, t, tol=t), scalars=(
+                     Scalar(name="nfe", value=int(1 / t ** 0.2), kind=Quantity.NFE),))) for t in (1e-4, 1e-6, 1e-8)]
     text = build_report(_write(tmp_path / "r.jsonl", recs), tmp_path / "out").read_text()
     assert text.count("<svg") == 2
     assert "<img" not in text and "onerror=alert(1)>" not in text
@@ -439,8 +500,8 @@ def test_compare_thresholds(tmp_path):
     loose = compare(old, new, error_factor=5, nfe_increase=0.5, bytes_increase=0.5, order_drop=0.5)
     assert {c.kind for c in loose.regressions} == {"new failure"}
     # round-off does not regress
-    a = _write(tmp_path / "a.jsonl", [_rec(check_id="q", measured={"error": 1e-17})])
-    b = _write(tmp_path / "b.jsonl", [_rec(check_id="q", measured={"error": 9e-16})])
+    a = _write(tmp_path / "a.jsonl", [_rec(check_id="q", evidence=_ev(exp=_err_le("error", 1e-17, 1.0)))])
+    b = _write(tmp_path / "b.jsonl", [_rec(check_id="q", evidence=_ev(exp=_err_le("error", 9e-16, 1.0)))])
     assert compare(a, b).exit_code == 0
     with pytest.raises(ValueError, match="error_factor"):
         compare(a, b, error_factor=0.5)
@@ -473,3 +534,24 @@ def test_run_end_marker(tmp_path):
     run = read_run(path)
     assert run.complete and run.run_end["exitstatus"] == 0 and not run.warnings
     assert load_records(path).bad_lines  # today's load_records lists it as an unknown kind
+
+
+def test_schema_1_results_still_report_and_compare(tmp_path):
+    """A results file of schema 1 (free-form measured keys) reads through the legacy adapter:
+    the same report sections, the same regressions, and it compares with a schema-2 run."""
+    old = _synthetic(tmp_path / "v1.jsonl", schema=1)
+    assert '"schema":1' in old.read_text() and '"evidence"' not in old.read_text()
+    text = build_report(old, tmp_path / "out").read_text()
+    assert text.count("<svg") == 4
+    for needle in ("observed order 3.99 on A1 (claimed 4)", "every gradient within 5e-9 of finite differences",
+                   "adjoint reconstruction error up to 3e-10", "Memory against depth", "Wall time",
+                   "constant in depth", "growing as depth^1.00"):
+        assert needle in text, needle
+    bad = _synthetic(tmp_path / "v1-bad.jsonl", slope=3.7, err_scale=3.0, nfe=115, saved=1200, verdict="fail",
+                     schema=1)
+    assert {c.kind for c in compare(old, bad).regressions} == {"new failure", "order lost", "error grown", "NFE up",
+                                                               "saved bytes up"}
+    # across the versions: the typed run of the same numbers shows no regression
+    assert compare(old, _synthetic(tmp_path / "v2.jsonl")).exit_code == 0
+    bad2 = _synthetic(tmp_path / "v2-bad.jsonl", slope=3.7, err_scale=3.0, nfe=115, verdict="fail")
+    assert {"new failure", "order lost", "error grown", "NFE up"} <= {c.kind for c in compare(old, bad2).regressions}

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 import harness.implementations as impls
+from harness.evidence import Evidence, Series, SeriesKind
 import harness.survey as survey
 from harness.cli import main
 from harness.report.survey import LibraryStyles, _nfe_points, nfe_depth_plot, render_survey
@@ -221,7 +222,11 @@ def test_one_colour_per_library_one_marker_per_method():
 def test_nfe_against_depth_draws_every_gradient_path(tmp_path):
     recs = [_rec(check_id=f"b.nfe[{iut}]", suite="benchmarks", check="test_nfe_per_tolerance", iut=iut,
                  method="dopri5", problem="mlp-tanh-t",
-                 measured={"tol": [1e-4, 1e-6, 1e-8], "nfe_forward": [20, 38, 80], "nfe_backward": bwd})
+                 evidence=Evidence(series=(Series(kind=SeriesKind.NFE_SWEEP, x=[1e-4, 1e-6, 1e-8], y=[20, 38, 80],
+                                                  x_label="tolerance", y_label="forward NFE"),)
+                                   + (() if bwd is None else (Series(kind=SeriesKind.NFE_BACKWARD_SWEEP,
+                                                                     x=[1e-4, 1e-6, 1e-8], y=bwd, x_label="tolerance",
+                                                                     y_label="backward NFE"),))))
             for iut, bwd in (("backprop", [0, 0, 0]), ("adjoint", [45, 90, 170]), ("nograd", None))]
     series = _nfe_points(recs)
     assert series["mlp-tanh-t"] == {"backprop · dopri5": [(20, 20), (38, 38), (80, 80)],

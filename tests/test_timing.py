@@ -8,7 +8,9 @@ import itertools
 
 import pytest
 
+from harness.evidence import Evidence, Quantity, Series, SeriesKind
 from harness.measure.timing import Timing, rounds_for, spread_exceeds_gaps, time_repeated
+from harness.pytest_plugin import Check
 from harness.report import plots
 from harness.report.data import benchmark_stats, curves_in_record
 from harness.results import CheckRecord
@@ -67,11 +69,17 @@ def test_spread_against_the_gap_to_neighbours():
     assert spread_exceeds_gaps([1.0], [0.0], [9.0]) == [False]
 
 
-def _wp_record(**timing) -> CheckRecord:
+def _wp_record(seconds, seconds_q1=None, seconds_q3=None, **_display) -> CheckRecord:
+    tol, err = [1e-4, 1e-6, 1e-8], [1e-4, 1e-6, 1e-8]
+    ev = Evidence(series=(
+        Series(kind=SeriesKind.TOLERANCE_SWEEP, x=tol, y=err, x_label="tolerance", y_label="error", label="E4"),
+        Series(kind=SeriesKind.WORK_PRECISION, x=[50, 100, 200], y=err, x_label="NFE", x_unit="NFE", y_label="error",
+               label="E4"),
+        Series(kind=SeriesKind.WORK_PRECISION, x=seconds, y=err, x_label="wall time", x_unit="s", y_label="error",
+               label="E4", low=seconds_q1, high=seconds_q3, spread_axis="x")), oracle="closed form")
     return CheckRecord(check_id="benchmarks.test_work_precision[x-dopri5-E4]", suite="benchmarks",
                        check="test_work_precision", iut="x", method="dopri5", problem="E4", verdict="pass",
-                       measured={"tol": [1e-4, 1e-6, 1e-8], "error": [1e-4, 1e-6, 1e-8], "nfe": [50, 100, 200],
-                                 **timing, "oracle": "closed form"})
+                       evidence=ev)
 
 
 def test_curve_reads_the_spread_and_old_records_still_read():
@@ -100,9 +108,12 @@ def test_work_precision_plot_marks_a_point_within_the_noise():
 
 def test_wall_time_records_of_the_harness_timer_read_as_benchmark_statistics():
     timing = Timing((0.010, 0.012, 0.011, 0.030), 1)
+    chk = Check()
+    chk.timing(timing, at=1e-6)
+    chk.scalar("nfe_per_call", 80, Quantity.NFE)
     rec = CheckRecord(check_id="benchmarks.test_wall_time_forward[x-dopri5]", suite="benchmarks",
                       check="test_wall_time_forward", iut="x", method="dopri5", verdict="pass",
-                      measured={"benchmark_disabled": True, **timing.notes(), "nfe_per_call": 80})
+                      measured={"benchmark_disabled": True}, evidence=chk.evidence())
     stats = benchmark_stats(rec)
     assert stats["median"] == pytest.approx(0.0115) and stats["rounds"] == 4
     assert stats["iqr"] == pytest.approx(timing.iqr) and stats["nfe_per_call"] == 80

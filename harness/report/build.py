@@ -28,11 +28,13 @@ from ..diagnosis.model import Category
 from ..results import CheckRecord
 from . import plots
 from .findings import findings_context
+from ..evidence import UNIT_STEPS
 from .data import (BAD, OUTCOME_LABELS, OUTCOMES, Curve, RunData, benchmark_stats, case_label,
                    convergence_of, curves_across_records, curves_in_record,
                    falsifying_example, fmt, fmt_bytes, fmt_duration, gradient_group, gradient_oracle,
-                   is_error_key, is_finite_num, is_gradient_record, is_num, lookup, memory_points, num_list,
-                   outcome, primary_value, read_runs, reproducer_command, slug, strip_case_prefix)
+                   is_error_value, is_finite_num, is_gradient_record, is_num, memory_points, nfe_of, nfe_sweep_of,
+                   order_what, outcome, primary_value, read_runs, reconstruction_error, reproducer_command, slug,
+                   strip_case_prefix, target_of, tolerance_of)
 
 SPLIT_AT = 1500  # records; above this, per-implementation pages
 TEMPLATES = Path(__file__).with_name("templates")
@@ -138,7 +140,7 @@ def _pivot_cell(r: CheckRecord) -> dict | None:
         return dict(text="", ratio="", outcome=o, title=r.message or OUTCOME_LABELS[o])
     k, v = pv
     ratio = ""
-    target = r.measured.get(f"{k}_target")
+    target = target_of(r)
     if is_finite_num(r.threshold) and r.threshold > 0 and is_finite_num(v) and target is None:
         ratio = f"{v / r.threshold:.2g}×"
     title = f"{k} = {fmt(v, 6)}"
@@ -151,8 +153,8 @@ def _pivot_cell(r: CheckRecord) -> dict | None:
 
 def _row_key_label(r: CheckRecord) -> tuple[str, str, str]:
     check = r.check.removeprefix("test_")
-    tol = r.measured.get("tol")
-    if "tol" not in r.measured:
+    has_tol, tol = tolerance_of(r)
+    if not has_tol:
         tol_s = "—"
     elif tol is None:
         tol_s = "fixed step"
@@ -208,12 +210,9 @@ def _convergence_figures(records: list[CheckRecord], styles: plots.Styles, *, dr
         svg = plots.convergence_plot(cv, styles) if draw else ""
         if svg is None:
             continue
-        from .data import _observed_order_key
-        key = _observed_order_key(r) or "observed_order"
-        what = key.removeprefix("observed_").removesuffix("order").replace("_", " ").strip()
         out.append(dict(svg=svg, label=case_label(r.iut, r.method), problem=r.problem, check=r.check,
                         slope=cv.slope, claimed=cv.claimed, outcome=outcome(r), check_id=r.check_id,
-                        what=f"{what} order" if what else "order"))
+                        what=order_what(r)))
     return out
 
 
@@ -331,10 +330,10 @@ def _gradients(records: list[CheckRecord], cases: list[tuple[str, str]]) -> dict
                              cells=[cells.get((c[0], c[1], p, g, o)) for g, o in cols]))
     recon = []
     for r in records:
-        v = lookup(r, "reconstruction_error", "max_reconstruction_error", "reconstruction_err")
+        v = reconstruction_error(r)
         if is_num(v) and outcome(r) != "skip":
             recon.append(dict(label=case_label(r.iut, r.method), problem=r.problem, check=r.check,
-                              value=float(v), outcome=outcome(r), tol=r.measured.get("tol")))
+                              value=float(v), outcome=outcome(r), tol=tolerance_of(r)[1]))
     return dict(cols=[dict(group=g, oracle=o) for g, o in cols], rows=rows, detail=detail, recon=recon)
 
 
@@ -343,8 +342,7 @@ def _nfe_table(records: list[CheckRecord], cases: list[tuple[str, str]], curves:
     for r in records:
         if outcome(r) == "skip":
             continue
-        fwd = lookup(r, "nfe", "forward_nfe", "nfe_forward")
-        bwd = lookup(r, "backward_nfe", "nfe_backward")
+        fwd, bwd = nfe_of(r)
         if not (is_num(fwd) or is_num(bwd)):
             continue
         check, tol, dtype = _row_key_label(r)
@@ -352,15 +350,13 @@ def _nfe_table(records: list[CheckRecord], cases: list[tuple[str, str]], curves:
     for r in records:  # sweeps: NFE lists against a tolerance (or steps) list
         if outcome(r) == "skip":
             continue
-        xs = num_list(r.measured.get("tol")) or num_list(r.measured.get("steps"))
-        fwd = num_list(lookup(r, "nfe_forward", "forward_nfe", "nfe"))
-        bwd = num_list(lookup(r, "nfe_backward", "backward_nfe"))
-        if not xs or not fwd or len(fwd) != len(xs):
+        fs, bs = nfe_sweep_of(r)
+        if fs is None:
             continue
-        label = "tol" if num_list(r.measured.get("tol")) else "steps"
-        for i, x in enumerate(xs):
-            key = (r.problem, "sweep", f"{x:g}" if label == "tol" else f"{int(x)} steps", r.dtype or "")
-            rows.setdefault(key, {}).setdefault((r.iut, r.method), (fwd[i], bwd[i] if bwd and len(bwd) == len(xs) else None))
+        steps = fs.x_unit == UNIT_STEPS
+        for i, x in enumerate(fs.x):
+            key = (r.problem, "sweep", f"{int(x)} steps" if steps else f"{x:g}", r.dtype or "")
+            rows.setdefault(key, {}).setdefault((r.iut, r.method), (fs.y[i], bs.y[i] if bs is not None else None))
     for c in curves:
         if c.nfe and c.tol:
             for t, n in zip(c.tol, c.nfe):
@@ -409,7 +405,7 @@ def _benchmarks(records: list[CheckRecord]) -> list[dict]:
 
 def _failure(r: CheckRecord) -> dict:
     pv = primary_value(r)
-    target = r.measured.get(f"{pv[0]}_target") if pv else None
+    target = target_of(r)
     return dict(check_id=r.check_id, anchor=slug(f"f-{r.check_id}"), label=case_label(r.iut, r.method),
                 problem=r.problem, dtype=r.dtype, outcome=outcome(r), message=r.message,
                 key=pv[0] if pv else None, value=pv[1] if pv else None, target=target,
@@ -514,19 +510,19 @@ def _conclusion(case: tuple[str, str], records: list[CheckRecord], convergence: 
     for r in acc:
         pv = primary_value(r)
         if pv and is_finite_num(pv[1]) and is_finite_num(r.threshold) and r.threshold > 0 \
-                and f"{pv[0]}_target" not in r.measured:
+                and target_of(r) is None:
             ratios.append((pv[1] / r.threshold, r))
     if ratios:
         worst, wr = max(ratios, key=lambda x: x[0])
         s.append(f"forward errors at most {fmt(worst, 2)}× their thresholds over {len(ratios)} passing checks "
                  f"(largest: {wr.check.removeprefix('test_')} on {wr.problem or '?'}"
-                 + (f", tol {wr.measured['tol']:g}" if is_finite_num(wr.measured.get('tol')) else "") + ")")
+                 + (f", tol {tolerance_of(wr)[1]:g}" if is_finite_num(tolerance_of(wr)[1]) else "") + ")")
     # gradients per oracle
     per_oracle: dict[str, list[tuple[float, CheckRecord]]] = defaultdict(list)
     for r in recs:
         if is_gradient_record(r) and outcome(r) != "skip":
             pv = primary_value(r)
-            if pv and is_finite_num(pv[1]) and is_error_key(pv[0]):
+            if pv and is_finite_num(pv[1]) and is_error_value(r):
                 per_oracle[gradient_oracle(r) or "its oracle"].append((pv[1], r))
     for oracle, vals in per_oracle.items():
         mx = max(v for v, _ in vals)
@@ -535,8 +531,7 @@ def _conclusion(case: tuple[str, str], records: list[CheckRecord], convergence: 
             s.append(f"gradient error up to {fmt(mx)} against {oracle}; {nbad} of {len(vals)} gradient checks fail")
         else:
             s.append(f"every gradient within {fmt(mx)} of {oracle} ({len(vals)} checks)")
-    recon = [float(lookup(r, "reconstruction_error")) for r in recs
-             if is_finite_num(lookup(r, "reconstruction_error"))]
+    recon = [float(v) for r in recs if is_finite_num(v := reconstruction_error(r))]
     if recon:
         s.append(f"adjoint reconstruction error up to {fmt(max(recon))}")
     # equal-error cost

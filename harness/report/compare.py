@@ -9,8 +9,10 @@ Regressions (each names the check id and the values):
 - ``NFE up`` / ``saved bytes up``: function evaluations or bytes grown by more than
   ``nfe_increase`` / ``bytes_increase`` (10 %).
 
-Values are matched by check id and measured field name; arrays (a sweep's errors, NFE per
-tolerance) element by element when both have the same length. Times are never compared.
+Values are the records' typed evidence (`harness.evidence`), matched by check id and then by
+scalar name, or by series kind and label (a series element by element when both have the same
+length); what a value is (an order, an error, NFE, bytes) is
+its `Quantity` or `SeriesKind`, never guessed from its name. Times are never compared.
 `Comparison.exit_code` is 1 when there is any regression, else 0.
 """
 
@@ -18,22 +20,18 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence, Union
 
+from ..evidence import ERROR_SERIES, Quantity, SeriesKind
 from ..results import CheckRecord
-from .data import BAD, fmt, is_error_key, is_num, num_list, outcome, read_runs
+from .data import BAD, evidence_of, fmt, is_num, outcome, read_runs
 
 __all__ = ["Change", "Comparison", "compare"]
 
 _EPS = {"float64": 2.220446049250313e-16, "float32": 1.1920928955078125e-07, "float16": 9.765625e-04,
         "bfloat16": 7.8125e-03}
-_ORDER_KEYS = re.compile(r"^(observed_order|order_observed|observed_slope|slope|fitted_slope|fit_slope|"
-                         r"order_estimate|estimated_order|.*_slope|.*_observed_order|observed_\w*order)$")
-_NFE = re.compile(r"(^|_)nfes?($|_)|n_f_evals")
-_BYTES = re.compile(r"bytes")
 
 
 @dataclass
@@ -107,33 +105,47 @@ def _floor(rec: CheckRecord, error_floor: float) -> float:
     return max(error_floor, 10 * _EPS.get(rec.dtype, 0.0))
 
 
-def _pairs(old: Any, new: Any) -> list[tuple[str, float, float]]:
-    """Matching numbers of two measured values: ("", a, b) for scalars, ("[i]", a, b) per element."""
-    if is_num(old) and is_num(new):
-        return [("", float(old), float(new))]
-    lo, ln = num_list(old), num_list(new)
-    if lo is not None and ln is not None and len(lo) == len(ln):
-        return [(f"[{i}]", a, b) for i, (a, b) in enumerate(zip(lo, ln))]
-    return []
+_KIND_OF_QUANTITY = {Quantity.ORDER: "order", Quantity.ERROR: "error", Quantity.GRADIENT_ERROR: "error",
+                     Quantity.RECONSTRUCTION_ERROR: "error", Quantity.NFE: "nfe", Quantity.NFE_BACKWARD: "nfe",
+                     Quantity.BYTES: "bytes"}
+_KIND_OF_SERIES = {**{k: "error" for k in ERROR_SERIES}, SeriesKind.NFE_SWEEP: "nfe",
+                   SeriesKind.NFE_BACKWARD_SWEEP: "nfe", SeriesKind.MEMORY_DEPTH: "bytes",
+                   SeriesKind.PEAK_MEMORY_DEPTH: "bytes"}
+
+
+def _values(rec: CheckRecord) -> dict[str, tuple[str, list[float]]]:
+    """What a record measured that compare judges, by a key stable across runs: its scalars
+    (by name; the checked value is one, an observed order included) and its series (by kind and
+    label, y element by element). Value: (what it is: "order", "error", "nfe", "bytes"; the numbers)."""
+    ev = evidence_of(rec)
+    out: dict[str, tuple[str, list[float]]] = {}
+    for sc in ev.scalars:
+        what = _KIND_OF_QUANTITY.get(sc.kind)
+        if what:
+            out[sc.name] = (what, [sc.value])
+    for s in ev.series:
+        base = f"{s.kind.value}:{s.label or s.y_label}"
+        what = _KIND_OF_SERIES.get(s.kind)
+        if what and base not in out:
+            out[base] = (what, list(s.y))
+    return out
 
 
 def _compare_values(o: CheckRecord, n: CheckRecord, *, error_factor: float, error_floor: float,
                     order_drop: float, nfe_increase: float, bytes_increase: float) -> list[Change]:
     out = []
-    for key, ov in o.measured.items():
-        if key not in n.measured or key.endswith("_target"):
+    nv_all = _values(n)
+    for key, (what, ov) in _values(o).items():
+        if key not in nv_all or nv_all[key][0] != what or len(nv_all[key][1]) != len(ov):
             continue
-        nv = n.measured[key]
-        pairs = _pairs(ov, nv)
-        if not pairs:
-            continue
-        if _ORDER_KEYS.match(key) and len(pairs) == 1:
+        nv = nv_all[key][1]
+        pairs = [("" if len(ov) == 1 else f"[{i}]", a, b) for i, (a, b) in enumerate(zip(ov, nv))]
+        if what == "order":
             _, a, b = pairs[0]
             if math.isfinite(a) and (not math.isfinite(b) or a - b > order_drop):
                 out.append(Change("order lost", o.check_id, f"{key} {fmt(a)} -> {fmt(b)} "
                                   f"(dropped by more than {order_drop:g})", key, a, b))
-            continue
-        if is_error_key(key):
+        elif what == "error":
             floor = _floor(n, error_floor)
             worst = None
             for idx, a, b in pairs:
@@ -147,20 +159,18 @@ def _compare_values(o: CheckRecord, n: CheckRecord, *, error_factor: float, erro
                 r, idx, a, b = worst
                 ratio = "" if not math.isfinite(r) else f" (x{r:.3g} > x{error_factor:g})"
                 out.append(Change("error grown", o.check_id, f"{key}{idx} {fmt(a)} -> {fmt(b)}{ratio}", key + idx, a, b))
-            continue
-        for rx, kind, limit in ((_NFE, "NFE up", nfe_increase), (_BYTES, "saved bytes up", bytes_increase)):
-            if rx.search(key):
-                worst = None
-                for idx, a, b in pairs:
-                    if a >= 0 and b > a * (1 + limit) and b - a >= 1:
-                        r = math.inf if a == 0 else b / a
-                        if worst is None or r > worst[0]:
-                            worst = (r, idx, a, b)
-                if worst:
-                    r, idx, a, b = worst
-                    pct = "" if not math.isfinite(r) else f" (+{(r - 1) * 100:.0f} % > {limit * 100:g} %)"
-                    out.append(Change(kind, o.check_id, f"{key}{idx} {fmt(a)} -> {fmt(b)}{pct}", key + idx, a, b))
-                break
+        else:
+            kind, limit = ("NFE up", nfe_increase) if what == "nfe" else ("saved bytes up", bytes_increase)
+            worst = None
+            for idx, a, b in pairs:
+                if a >= 0 and b > a * (1 + limit) and b - a >= 1:
+                    r = math.inf if a == 0 else b / a
+                    if worst is None or r > worst[0]:
+                        worst = (r, idx, a, b)
+            if worst:
+                r, idx, a, b = worst
+                pct = "" if not math.isfinite(r) else f" (+{(r - 1) * 100:.0f} % > {limit * 100:g} %)"
+                out.append(Change(kind, o.check_id, f"{key}{idx} {fmt(a)} -> {fmt(b)}{pct}", key + idx, a, b))
     return out
 
 

@@ -1,6 +1,6 @@
 """Reading a results file for the report and the comparison: records, headers, run-end markers,
-whether the run finished, and what the records measured (found by the names of their fields,
-so that records from any suite work, and a field that is missing only leaves a gap).
+whether the run finished, and what the records measured (their typed evidence,
+`harness.evidence`; a record without a series or an expectation only leaves a gap).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..evidence import (CONVERGENCE_SERIES, ERROR_QUANTITIES, UNIT_SECONDS, UNIT_TOL, Axis, Evidence, Expectation, Quantity,
+                        Series, SeriesKind)
 from ..results import CheckRecord, LoadResult, RunHeader, load_records
 from ..diagnosis.store import diagnosis_line_numbers
 from .runend import RUN_END_KIND, read_run_ends
@@ -163,149 +165,104 @@ def reproducer_command(reproducer: str) -> str | None:
 
 
 # ----------------------------------------------------------------------------- what was measured
+# Everything below reads the records' typed evidence (harness.evidence); schema-1 records got
+# theirs from the legacy adapter (harness.results_v1) when they were read.
 
-_OBSERVED_ORDER_KEYS = ("observed_order", "order_observed", "observed_slope", "slope", "fitted_slope",
-                        "fit_slope", "order_estimate", "estimated_order")
-_CLAIMED_ORDER_KEYS = ("claimed_order", "order_claimed", "expected_order", "target_order", "order")
+_NO_EVIDENCE = Evidence()
+
+
+def evidence_of(rec: CheckRecord) -> Evidence:
+    """The record's evidence (an empty one when it has none)."""
+    return rec.evidence if rec.evidence is not None else _NO_EVIDENCE
+
+
+def expectation_of(rec: CheckRecord) -> Expectation | None:
+    return evidence_of(rec).expectation
 
 
 def primary_value(rec: CheckRecord) -> tuple[str, Any] | None:
-    """The measured value the check's verdict rests on: the one with a ``<name>_target`` next
-    to it, else the last scalar number (the suites note the context first, then the checked
-    value), else None."""
-    m = rec.measured
-    for k in reversed(list(m)):
-        if k.endswith("_target") and k[:-7] in m and is_num(m[k[:-7]]):
-            return k[:-7], m[k[:-7]]
-    for k in reversed(list(m)):
-        if is_num(m[k]) and not k.endswith("_target"):
-            return k, m[k]
-    return None
+    """(quantity, value) the check's verdict rests on: its expectation; None without one."""
+    e = expectation_of(rec)
+    return (e.quantity, e.value) if e is not None else None
 
 
-def lookup(rec: CheckRecord, *names: str) -> Any:
-    """The first of ``names`` present in measured, then in extra (None if none)."""
-    for src in (rec.measured, rec.extra):
-        for n in names:
-            if n in src and src[n] is not None:
-                return src[n]
-    return None
+def target_of(rec: CheckRecord) -> float | None:
+    """The target of a ``within`` expectation (a claimed order), else None."""
+    e = expectation_of(rec)
+    return e.target if e is not None else None
 
 
-def _observed_order_key(rec: CheckRecord) -> str | None:
-    for k in _OBSERVED_ORDER_KEYS:
-        if is_num(rec.measured.get(k)):
-            return k
-    for k, v in rec.measured.items():
-        if re.match(r"^observed_\w*order$", k) and is_num(v):
-            return k
-    return None
+def is_error_value(rec: CheckRecord) -> bool:
+    """The checked value is an error (forward, gradient or reconstruction)."""
+    e = expectation_of(rec)
+    return e is not None and e.kind in ERROR_QUANTITIES
+
+
+def tolerance_of(rec: CheckRecord) -> tuple[bool, float | None]:
+    """(whether the check ran at a tolerance setting, the rtol or None for a fixed step): from
+    its reproducer inputs, else the tolerance its threshold was derived from."""
+    ev = evidence_of(rec)
+    if ev.inputs is not None:
+        if ev.inputs.rtol is not None:
+            return True, ev.inputs.rtol
+        return (ev.inputs.step_size is not None), None
+    e = ev.expectation
+    if e is not None and e.derivation is not None and e.derivation.tolerance is not None:
+        return True, e.derivation.tolerance
+    return False, None
+
+
+def scalar_of(rec: CheckRecord, *kinds: Quantity) -> float | None:
+    """The first measured scalar of one of `kinds` (None if none)."""
+    found = evidence_of(rec).scalars_of(*kinds)
+    return found[0].value if found else None
 
 
 def observed_order(rec: CheckRecord) -> float | None:
-    k = _observed_order_key(rec)
-    if k is not None:
-        return float(rec.measured[k])
-    v = lookup(rec, *_OBSERVED_ORDER_KEYS)
-    return float(v) if is_num(v) else None
+    return evidence_of(rec).observed_order()
+
+
+def order_what(rec: CheckRecord) -> str:
+    """Which order a convergence record measured: "order", "dense order", "gradient order"."""
+    kinds = {s.kind for s in evidence_of(rec).series}
+    if SeriesKind.DENSE_CONVERGENCE in kinds:
+        return "dense order"
+    if SeriesKind.GRADIENT_CONVERGENCE in kinds:
+        return "gradient order"
+    return "order"
 
 
 def claimed_order(rec: CheckRecord) -> float | None:
-    """The order a convergence record is judged against: ``<slope>_target`` or an explicit
-    claimed-order field, else the claims (dense order for dense-output checks)."""
-    for k in (_observed_order_key(rec), *_OBSERVED_ORDER_KEYS):
-        t = rec.measured.get(f"{k}_target") if k else None
-        if is_num(t):
-            return float(t)
-    for k in _CLAIMED_ORDER_KEYS:
-        v = rec.measured.get(k)
-        if is_num(v) and k != "order":
-            return float(v)
+    """The order a convergence record is judged against: its expectation's target or the order
+    its threshold was derived from, else the claims (dense order for a dense-output series)."""
+    v = evidence_of(rec).claimed_order()
+    if v is not None:
+        return v
     claims = rec.extra.get("claims") if isinstance(rec.extra.get("claims"), dict) else {}
-    key = "dense_order" if "dense" in (rec.check + rec.check_id).lower() else "order"
+    key = "dense_order" if order_what(rec) == "dense order" else "order"
     v = claims.get(key)
-    if is_num(v):
-        return float(v)
-    v = rec.measured.get("order")
     return float(v) if is_num(v) else None
-
-
-_RE_STEP = re.compile(r"^(h|hs|dt|dts|step_?sizes?|steps?_size|h_values|hs_used)$")
-_RE_NSTEPS = re.compile(r"^(n_?steps|steps|steps_per_unit|n_steps_list|num_steps)$")
-_RE_TOL = re.compile(r"^(tols?|tolerances?|rtols?)$")
-_RE_NFE = re.compile(r"(^|_)nfes?($|_)|n_f_evals")
-_RE_TIME = re.compile(r"(wall|seconds|^times?_s$|^time_s$|^times$|_time_s$|^t_wall|_s$)")
-_RE_DEPTH = re.compile(r"^(depths?|n_?steps|steps|layers|n_layers)$")
-_RE_BYTES = re.compile(r"bytes")
-_RE_USED = re.compile(r"^(used|used_points|used_indices|fit_points|fit_indices|window|in_fit)$")
-
-
-def is_error_key(k: str) -> bool:
-    kl = k.lower()
-    return ("err" in kl and not kl.startswith(("baseline", "oracle", "ref", "scipy"))
-            and not kl.endswith("_target") and "estimate" not in kl)
-
-
-def _series(rec: CheckRecord) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {}
-    for src in (rec.extra, rec.measured):  # measured wins
-        for k, v in src.items():
-            lst = num_list(v)
-            if lst is not None:
-                out[k] = lst
-    return out
-
-
-def _first(series: dict[str, list[float]], rx: re.Pattern) -> tuple[str, list[float]] | None:
-    for k, v in series.items():
-        if rx.search(k):
-            return k, v
-    return None
-
-
-def _error_series(series: dict[str, list[float]], n: int | None = None) -> list[tuple[str, list[float]]]:
-    return [(k, v) for k, v in series.items() if is_error_key(k) and (n is None or len(v) == n)]
 
 
 @dataclass
 class Convergence:
     rec: CheckRecord
-    x: list[float]              # step sizes (or 1/steps)
+    x: list[float]              # step sizes
     x_label: str
     errors: list[float]
-    error_key: str
+    error_key: str              # the y axis' label
     used: list[int] | None
     slope: float | None
     claimed: float | None
 
 
 def convergence_of(rec: CheckRecord) -> Convergence | None:
-    """Step sizes and errors of a convergence record (``h`` or ``steps`` and an error list)."""
-    s = _series(rec)
-    hx = _first(s, _RE_STEP)
-    label = "step size h"
-    if hx is None:
-        ns = _first(s, _RE_NSTEPS)
-        if ns is None or any(v <= 0 for v in ns[1]):
-            return None
-        hx = (ns[0], [1.0 / v for v in ns[1]])
-        label = "1 / steps"
-    errs = _error_series(s, len(hx[1]))
-    if len(hx[1]) < 2 or not errs:
-        return None
-    if any(_RE_NFE.search(k) or (_RE_TIME.search(k) and not is_error_key(k))
-           for k, v in s.items() if len(v) == len(hx[1]) and k != hx[0] and not _RE_STEP.match(k)
-           and not _RE_NSTEPS.match(k)):
-        return None  # a work-precision sweep, drawn as such
-    ek, ev = errs[0]
-    used_raw = lookup(rec, *(k for k in list(rec.measured) + list(rec.extra) if _RE_USED.match(k)))
-    used = None
-    if isinstance(used_raw, list) and used_raw:
-        if all(isinstance(u, bool) for u in used_raw) and len(used_raw) == len(ev):
-            used = [i for i, u in enumerate(used_raw) if u]
-        elif all(isinstance(u, int) and not isinstance(u, bool) and 0 <= u < len(ev) for u in used_raw):
-            used = sorted(set(used_raw))
-    return Convergence(rec, hx[1], label, ev, ek, used, observed_order(rec), claimed_order(rec))
+    """The first convergence series (error against step size) of a record."""
+    for s in evidence_of(rec).series_of(*CONVERGENCE_SERIES):
+        if len(s) >= 2:
+            return Convergence(rec, list(s.x), s.x_label, list(s.y), s.y_label,
+                               None if s.used is None else list(s.used), s.slope, claimed_order(rec))
+    return None
 
 
 @dataclass
@@ -326,45 +283,50 @@ class Curve:
     time_hi: list[float] | None = None
 
 
+_CURVE_KINDS = (SeriesKind.TOLERANCE_SWEEP, SeriesKind.GRADIENT_TOLERANCE, SeriesKind.WORK_PRECISION)
+
+
 def curves_in_record(rec: CheckRecord) -> Curve | None:
-    """A record that carries arrays: errors with tolerances and/or NFE and/or wall times."""
-    s = _series(rec)
-    errs = _error_series(s)
-    if not errs:
+    """A record's sweep: the error series of its first label, against the tolerance
+    (TOLERANCE_SWEEP / GRADIENT_TOLERANCE in tolerance) and the cost (WORK_PRECISION in NFE or
+    seconds, with the seconds' spread)."""
+    # errors only: an error in tolerance units is a ratio, not drawn on an error axis
+    series = [s for s in evidence_of(rec).series_of(*_CURVE_KINDS) if len(s) >= 2 and s.y_unit != UNIT_TOL]
+    if not series:
         return None
-    ek, ev = errs[0]
-    n = len(ev)
-    tol = _first({k: v for k, v in s.items() if len(v) == n}, _RE_TOL)
-    nfe = _first({k: v for k, v in s.items() if len(v) == n and not is_error_key(k)}, _RE_NFE)
-    tm = _first({k: v for k, v in s.items() if len(v) == n and not is_error_key(k)
-                 and not _RE_NFE.search(k) and not _RE_TOL.match(k) and not _RE_BYTES.search(k)}, _RE_TIME)
-    if tol is None and nfe is None and tm is None:
+    label = series[0].label
+    group = [s for s in series if s.label == label and len(s) == len(series[0])]
+    c = Curve(case_label(rec.iut, rec.method), rec.iut, rec.method, rec.problem, list(group[0].y))
+    for s in group:
+        if s.kind is SeriesKind.WORK_PRECISION and s.x_unit == UNIT_SECONDS:
+            if c.time is None:
+                c.time = list(s.x)
+                if s.low is not None and s.high is not None and s.spread_axis is Axis.X:
+                    c.time_lo, c.time_hi = list(s.low), list(s.high)
+        elif s.kind is SeriesKind.WORK_PRECISION:
+            c.nfe = c.nfe or list(s.x)
+        elif c.tol is None:
+            c.tol = list(s.x)
+    if c.tol is None and c.nfe is None and c.time is None:
         return None
-    if n < 2:
-        return None
-    lo = hi = None
-    if tm is not None:
-        lo, hi = s.get(f"{tm[0]}_q1"), s.get(f"{tm[0]}_q3")
-        if lo is None or hi is None or len(lo) != n or len(hi) != n:
-            lo = hi = None
-    return Curve(case_label(rec.iut, rec.method), rec.iut, rec.method, rec.problem, ev,
-                 tol[1] if tol else None, nfe[1] if nfe else None, tm[1] if tm else None, lo, hi)
+    return c
 
 
 def curves_across_records(records: Iterable[CheckRecord]) -> list[Curve]:
-    """Scalar records of one check that differ only in the tolerance (``measured['tol']``):
-    joined into one curve per (check, implementation, method, problem, dtype)."""
+    """Records of one check whose checked value is an error and that differ only in the
+    tolerance (`tolerance_of`): joined into one curve per (check, implementation, method,
+    problem, dtype), with the forward NFE where recorded."""
     groups: dict[tuple, list[tuple[float, float, float | None]]] = {}
     for r in records:
-        tol = r.measured.get("tol")
-        if not is_finite_num(tol) or tol <= 0 or r.verdict.value == "skip":
+        has_tol, tol = tolerance_of(r)
+        if not has_tol or not is_finite_num(tol) or tol <= 0 or r.verdict.value == "skip":  # type: ignore[operator]
             continue
         pv = primary_value(r)
-        if pv is None or not is_error_key(pv[0]) or not is_finite_num(pv[1]):
+        if pv is None or not is_error_value(r) or not is_finite_num(pv[1]):
             continue
-        nfe = r.measured.get("nfe")
+        nfe = scalar_of(r, Quantity.NFE)
         key = (r.suite, r.check, r.iut, r.method, r.problem, r.dtype)
-        groups.setdefault(key, []).append((float(tol), float(pv[1]), float(nfe) if is_finite_num(nfe) else None))
+        groups.setdefault(key, []).append((float(tol), float(pv[1]), nfe if is_finite_num(nfe) else None))  # type: ignore[arg-type]
     out = []
     for (suite, check, iut, method, problem, dtype), pts in groups.items():
         if len({p[0] for p in pts}) < 2:
@@ -389,121 +351,76 @@ class MemoryPoint:
 
 
 def memory_points(rec: CheckRecord) -> list[MemoryPoint]:
-    """Saved bytes (and GPU peak) against depth: arrays in one record, or scalars per record."""
-    s = _series(rec)
-    label = lookup(rec, "strategy", "gradient_path", "path", "mode")
-    label = f"{case_label(rec.iut, rec.method)}" + (f" ({label})" if isinstance(label, str) else "")
-    depth = _first(s, _RE_DEPTH)
-    byte_series = {k: v for k, v in s.items() if _RE_BYTES.search(k)}
-    if depth is None and byte_series:  # adaptive methods: the graph's depth is the forward NFE
-        depth = _first({k: v for k, v in s.items() if "backward" not in k}, _RE_NFE)
-    out = []
-    if depth and byte_series:
-        n = len(depth[1])
-        saved = next((v for k, v in byte_series.items() if len(v) == n and "peak" not in k), None)
-        peak = next((v for k, v in byte_series.items() if len(v) == n and "peak" in k), None)
-        if saved or peak:
-            for i, d in enumerate(depth[1]):
-                out.append(MemoryPoint(label, rec.iut, rec.method, rec.problem, d,
-                                       saved[i] if saved else None, peak[i] if peak else None))
-        return out
-    d = lookup(rec, "depth", "n_steps", "steps", "layers")
-    if is_finite_num(d):
-        saved = next((v for k, v in rec.measured.items() if _RE_BYTES.search(k) and "peak" not in k
-                      and is_finite_num(v)), None)
-        peak = next((v for k, v in rec.measured.items() if _RE_BYTES.search(k) and "peak" in k
-                     and is_finite_num(v)), None)
-        if saved is not None or peak is not None:
-            out.append(MemoryPoint(label, rec.iut, rec.method, rec.problem, float(d),
-                                   None if saved is None else float(saved),
-                                   None if peak is None else float(peak)))
-    return out
-
-
-_GRAD_GROUPS = ("y0", "params", "t")
+    """Saved bytes (MEMORY_DEPTH) and device peak (PEAK_MEMORY_DEPTH) against depth."""
+    ev = evidence_of(rec)
+    saved = next(iter(ev.series_of(SeriesKind.MEMORY_DEPTH)), None)
+    peak = next(iter(ev.series_of(SeriesKind.PEAK_MEMORY_DEPTH)), None)
+    label = case_label(rec.iut, rec.method)
+    by_depth: dict[float, list[float | None]] = {}
+    for s, i in ((saved, 0), (peak, 1)):
+        if s is None:
+            continue
+        for d, b in zip(s.x, s.y):
+            by_depth.setdefault(d, [None, None])[i] = b
+    return [MemoryPoint(label, rec.iut, rec.method, rec.problem, d, v[0], v[1]) for d, v in by_depth.items()]
 
 
 def gradient_group(rec: CheckRecord) -> str | None:
-    g = lookup(rec, "group", "wrt", "grad_wrt", "with_respect_to")
-    if isinstance(g, str) and g:
-        return g
-    pv = primary_value(rec)
-    m = re.match(r"grad_(y0|params|param|theta|t)(_|$)", pv[0]) if pv else None
-    if m:
-        return {"param": "params", "theta": "params"}.get(m.group(1), m.group(1))
-    text = f"{rec.check} {check_params(rec.check_id)}".lower()
-    for gname in ("y0", "params", "param", "theta", "t"):
-        if re.search(rf"(^|[^a-z0-9]){gname}($|[^a-z0-9])", text):
-            return {"param": "params", "theta": "params"}.get(gname, gname)
-    return None
+    return evidence_of(rec).gradient_wrt
 
 
 def gradient_oracle(rec: CheckRecord) -> str | None:
-    o = lookup(rec, "oracle", "oracle_name", "reference_gradient", "against")
-    if isinstance(o, str) and o:
-        return o
-    text = rec.check.lower()
-    for pat, name in (("finite_diff", "finite differences"), ("_fd", "finite differences"),
-                      ("sensitiv", "forward sensitivities"), ("backprop", "backprop"),
-                      ("complex_step", "complex step")):
-        if pat in text:
-            return name
-    return None
+    return evidence_of(rec).oracle
 
 
 def is_gradient_record(rec: CheckRecord) -> bool:
     """A gradient suite's record, or one whose checked value is a gradient error."""
     if "grad" in rec.suite.lower():
         return True
-    pv = primary_value(rec)
-    return bool(pv and "grad" in pv[0].lower() and is_error_key(pv[0]))
+    e = expectation_of(rec)
+    return e is not None and e.kind is Quantity.GRADIENT_ERROR
 
 
-_BENCH_KEYS = ("mean", "median", "min", "max", "stddev", "rounds", "iterations", "ops", "iqr",
-               "mean_s", "median_s", "min_s", "max_s", "stddev_s")
+def reconstruction_error(rec: CheckRecord) -> float | None:
+    """An adjoint's reported reconstruction error of y(t0), where the record has one."""
+    return scalar_of(rec, Quantity.RECONSTRUCTION_ERROR)
+
+
+def nfe_of(rec: CheckRecord) -> tuple[float | None, float | None]:
+    """(forward NFE, backward NFE) scalars of a record."""
+    return scalar_of(rec, Quantity.NFE), scalar_of(rec, Quantity.NFE_BACKWARD)
+
+
+def nfe_sweep_of(rec: CheckRecord) -> tuple[Series | None, Series | None]:
+    """The (forward, backward) NFE-against-setting series of a record."""
+    ev = evidence_of(rec)
+    fwd = next(iter(ev.series_of(SeriesKind.NFE_SWEEP)), None)
+    bwd = next((s for s in ev.series_of(SeriesKind.NFE_BACKWARD_SWEEP)
+                if fwd is not None and s.x == fwd.x), None)
+    return fwd, bwd
 
 
 def benchmark_stats(rec: CheckRecord) -> dict[str, Any] | None:
-    m = rec.measured
-    if any(is_num(m.get(k)) for k in ("seconds_mean", "seconds_median", "seconds_single_call")):
-        out = {k: m[f"seconds_{k}"] for k in ("mean", "median", "min", "max", "stddev", "iqr")
-               if is_num(m.get(f"seconds_{k}"))}
-        if is_num(m.get("rounds")):
-            out["rounds"] = m["rounds"]
-        if is_num(m.get("seconds_single_call")):
-            out["single_call"] = m["seconds_single_call"]
-        for k in ("nfe_per_call", "nfe_forward_per_call", "nfe_backward_per_call", "tol"):
-            if is_num(m.get(k)):
-                out[k] = m[k]
-        return out
-    return _benchmark_stats_generic(rec)
-
-
-def _benchmark_stats_generic(rec: CheckRecord) -> dict[str, Any] | None:
-    """pytest-benchmark statistics of a record: ``extra['benchmark']`` / ``measured['benchmark']``
-    (a dict of stats), or stats keys directly in measured."""
-    for src in (rec.measured, rec.extra):
-        b = src.get("benchmark") or src.get("benchmark_stats") or src.get("stats")
-        if isinstance(b, dict) and any(k in b for k in _BENCH_KEYS):
-            return {k: b[k] for k in _BENCH_KEYS if k in b}
-    found = {k: rec.measured[k] for k in _BENCH_KEYS if is_num(rec.measured.get(k))}
-    if ("mean" in found or "median" in found or "mean_s" in found or "median_s" in found) and \
-            ("bench" in rec.suite.lower() or "rounds" in found or "stddev" in found or "stddev_s" in found):
-        return found
-    return None
-
-
-_FALSIFY_KEYS = ("falsifying_example", "minimal_example", "hypothesis_example", "hypothesis",
-                 "counterexample", "falsifying")
+    """Timing statistics (SECONDS scalars: mean, median, min, max, stddev, iqr, single_call;
+    the rounds) with the NFE per call and the tolerance; None for a record without timings."""
+    ev = evidence_of(rec)
+    secs = ev.scalars_of(Quantity.SECONDS)
+    if not secs:
+        return None
+    out: dict[str, Any] = {s.name: s.value for s in secs}
+    rounds = ev.scalar("rounds")
+    if rounds is not None:
+        out["rounds"] = int(rounds) if float(rounds).is_integer() else rounds
+    for s in ev.scalars_of(Quantity.NFE, Quantity.NFE_BACKWARD):
+        out[s.name] = s.value
+    has_tol, tol = tolerance_of(rec)
+    if has_tol and tol is not None:
+        out["tol"] = tol
+    return out
 
 
 def falsifying_example(rec: CheckRecord) -> str | None:
-    """hypothesis's minimal falsifying example, from extra/measured or the message."""
-    for src in (rec.extra, rec.measured):
-        for k in _FALSIFY_KEYS:
-            v = src.get(k)
-            if v:
-                return v if isinstance(v, str) else fmt(v)
+    """hypothesis's minimal falsifying example, from the message."""
     msg = rec.message or ""
     i = msg.find("Falsifying example")
     if i >= 0:

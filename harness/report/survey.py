@@ -22,7 +22,7 @@ from markupsafe import Markup
 
 from ..results import CheckRecord
 from . import build, plots
-from .data import BAD, RunData, case_label, num_list, outcome
+from .data import BAD, RunData, case_label, nfe_sweep_of, outcome
 
 __all__ = ["build_survey_report", "render_survey", "LibraryStyles", "nfe_depth_plot"]
 
@@ -56,10 +56,10 @@ def _nfe_points(records: Sequence[CheckRecord]) -> dict[str, dict[str, list[tupl
     for r in records:
         if r.check != "test_nfe_per_tolerance" or outcome(r) == "skip":
             continue
-        fwd, bwd = num_list(r.measured.get("nfe_forward")), r.measured.get("nfe_backward")
-        if not fwd or not isinstance(bwd, list) or len(bwd) != len(fwd):
+        fs, bs = nfe_sweep_of(r)
+        if fs is None or bs is None:
             continue
-        pts = [(f, f + b) for f, b in zip(fwd, bwd) if isinstance(b, (int, float)) and f > 0]
+        pts = [(f, f + b) for f, b in zip(fs.y, bs.y) if f > 0]
         if pts:
             out[r.problem or "(no problem)"][case_label(r.iut, r.method)] = sorted(set(pts))
     return out
