@@ -763,6 +763,8 @@ def diagnose_run(records: list[Any], summary: Summary, st: Settings, *, run_id: 
                 error += "; diagnosed from the records alone, without probes"
             except Exception as exc2:  # noqa: BLE001
                 error += f"; without probes too: {type(exc2).__name__}: {_first_line(exc2)}"
+    if diagnosis.findings:
+        diagnosis = _attach_reproducers(diagnosis, records, st, log)
     if not error or diagnosis.findings:
         from .diagnosis.store import write_diagnosis
 
@@ -772,6 +774,32 @@ def diagnose_run(records: list[Any], summary: Summary, st: Settings, *, run_id: 
             error = (error + "; " if error else "") + f"diagnosis not stored: {type(exc).__name__}: {_first_line(exc)}"
     return evaluate_gate(diagnosis, st.fail_on, summary.failing, diagnosis_error=error,
                          diagnosis_s=time.monotonic() - t0)
+
+
+def reproducer_folder(st: Settings) -> Path:
+    """Where the findings' reproducers go: the report folder's ``reproducers/`` (the report links
+    them), else ``<results stem>-reproducers/`` beside the results file."""
+    if st.report is not None:
+        return st.report / "reproducers"
+    return st.results.parent / f"{st.results.stem}-reproducers"
+
+
+def _attach_reproducers(diagnosis: Diagnosis, records: list[Any], st: Settings, log: Path | None) -> Diagnosis:
+    """The diagnosis with a standalone reproducer script per finding (harness.diagnosis.reproducer);
+    the findings left without one are named in the log. Never raises: the verdict stands without."""
+    try:
+        from .diagnosis.reproducer import finding_reproducers
+
+        diagnosis, reasons = finding_reproducers(diagnosis, records, reproducer_folder(st), relative_to=st.report)
+    except Exception as exc:  # noqa: BLE001 - reproducers are an aid, never the verdict's cost
+        reasons = [f"reproducers not written: {type(exc).__name__}: {_first_line(exc)}"]
+    if reasons and log is not None:
+        try:
+            with open(log, "a", encoding="utf-8") as fh:
+                fh.write("\n--- reproducers ---\n" + "\n".join(reasons) + "\n")
+        except OSError:
+            pass
+    return diagnosis
 
 
 def _first_line(exc: BaseException) -> str:

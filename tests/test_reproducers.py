@@ -265,3 +265,47 @@ def test_typed_reproducer_inputs_are_used_when_present():
     rec.evidence = SimpleNamespace(inputs=SimpleNamespace(rtol=1e-5, atol=1e-5, step_size=None))
     case = repro_case(rec)
     assert (case.rtol, case.atol, case.step_size) == (1e-5, 1e-5, None)
+
+
+# ----------------------------------------------------------------------------------------------
+# One reproducer per finding (the CLI writes them into the report folder and links them)
+# ----------------------------------------------------------------------------------------------
+def _finding(record: CheckRecord, cause: str, *checks: str, expected: str | None = None):
+    from harness.diagnosis.model import Category, Confidence, Finding
+
+    return Finding(iut=record.iut, method=record.method, cause_key=cause, title=cause, category=Category.RESULTS,
+                   confidence=Confidence.HIGH, checks=checks or (record.check_id,), expected=expected)
+
+
+def test_each_finding_gets_its_reproducer(tmp_path):
+    """Every finding with a reproducible check gets a script in the report's reproducers/ folder,
+    its path relative to the report; a finding whose checks have none is named with the reason,
+    and the diagnosis keeps it (no exception); the same cause twice gets two files."""
+    from harness.diagnosis.model import Diagnosis
+    from harness.diagnosis.reproducer import finding_reproducers
+
+    order = _record(M + "wrong_weight_rk4", "rk4", "convergence_order", "test_fixed_step_order")
+    other = _record(M + "wrong_weight_rk4", "rk4", "benchmarks", "test_nfe_against_tolerance")
+    diag = Diagnosis(findings=(_finding(order, "wrong-coefficient", other.check_id, order.check_id),
+                               _finding(other, "cost-nfe"),
+                               _finding(order, "wrong-coefficient", expected="known")))
+    got, reasons = finding_reproducers(diag, [order, other], tmp_path / "reproducers", relative_to=tmp_path)
+    first, cost, known = got.findings
+    assert first.reproducer == "reproducers/harness_mutants_wrong_weight_rk4_rk4_wrong_coefficient.py"
+    assert known.reproducer == "reproducers/harness_mutants_wrong_weight_rk4_rk4_wrong_coefficient_2.py"
+    assert (tmp_path / first.reproducer).read_text().startswith("#!/usr/bin/env python3")
+    assert cost.reproducer is None and len(reasons) == 1 and "cost-nfe: no reproducer" in reasons[0]
+    assert "test_nfe_against_tolerance" in reasons[0]
+
+
+def test_finding_reproducers_stop_at_their_budget(tmp_path):
+    """A spent budget leaves the remaining findings without a script, named, never an error;
+    findings that gate are written before known ones."""
+    from harness.diagnosis.model import Diagnosis
+    from harness.diagnosis.reproducer import finding_reproducers
+
+    order = _record(M + "wrong_weight_rk4", "rk4", "convergence_order", "test_fixed_step_order")
+    diag = Diagnosis(findings=(_finding(order, "wrong-coefficient", expected="known"), _finding(order, "stage-times")))
+    got, reasons = finding_reproducers(diag, [order], tmp_path, time_budget_s=0.0)
+    assert got.findings[1].reproducer is not None and Path(got.findings[1].reproducer).is_absolute()
+    assert got.findings[0].reproducer is None and "budget" in reasons[0]

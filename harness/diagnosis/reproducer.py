@@ -1039,3 +1039,67 @@ def case_json(case: ReproCase) -> str:
     """The case as JSON (for debugging and for the report)."""
     return json.dumps({k: (str(v) if isinstance(v, enum.Enum) else v) for k, v in case.__dict__.items()
                        if k != "field_source"}, default=str)
+
+
+# ------------------------------------------------------------------------- one per finding
+# Writing a reproducer computes its expected values with the harness's oracles (a reference
+# solve at tight tolerance, a forward-sensitivity solve for a gradient): about a second each on
+# the quick problems, a few for the gradient ones. The budget bounds the whole pass so that a run
+# with dozens of known findings does not spend minutes here; findings that gate come first.
+DEFAULT_REPRO_BUDGET_S = 60.0
+
+
+def finding_reproducers(diagnosis: Any, records: list[CheckRecord], folder: str | Path, *,
+                        relative_to: str | Path | None = None, time_budget_s: float = DEFAULT_REPRO_BUDGET_S,
+                        ) -> tuple[Any, list[str]]:
+    """Write one reproducer per finding of `diagnosis` into `folder`, from the first of its checks
+    that has one (`repro_case`), and return (the diagnosis with `Finding.reproducer` set, the
+    one-line reasons of the findings left without one). Paths are relative to `relative_to` (the
+    report folder) when the folder is inside it, else absolute. Findings that are not known come
+    first; the pass stops when `time_budget_s` is spent (after the first; the rest are named in the
+    reasons). A
+    failure to write one is a reason, never an exception: the diagnosis stands without it."""
+    import dataclasses
+    import time
+
+    by_id = {r.check_id: r for r in records}
+    folder = Path(folder)
+    base = Path(relative_to).resolve() if relative_to is not None else None
+    order = sorted(range(len(diagnosis.findings)), key=lambda i: diagnosis.findings[i].expected is not None)
+    out = list(diagnosis.findings)
+    reasons: list[str] = []
+    used: set[str] = set()
+    t0 = time.monotonic()
+    for i in order:
+        f = out[i]
+        label = f"{f.iut} {f.method} {f.cause_key}"
+        if i != order[0] and time.monotonic() - t0 > time_budget_s:  # the first one always
+            reasons.append(f"{label}: no reproducer (the {time_budget_s:.0f} s budget for reproducers was spent)")
+            continue
+        why = "none of its checks has a reproducer"
+        for check_id in f.checks:
+            rec = by_id.get(check_id)
+            if rec is None:
+                continue
+            try:
+                case = repro_case(rec)
+                stem = re.sub(r"[^A-Za-z0-9]+", "_", f"{f.iut}_{f.method}_{f.cause_key}").strip("_")
+                name, n = f"{stem}.py", 1
+                while name in used:
+                    n += 1
+                    name = f"{stem}_{n}.py"
+                path = write_reproducer(case, folder, name=name)
+            except ReproducerUnsupported as exc:
+                why = str(exc)
+                continue
+            except Exception as exc:  # noqa: BLE001 - a reproducer failure never costs the diagnosis
+                why = f"{check_id}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                continue
+            used.add(name)
+            p = path.resolve()
+            shown = str(p.relative_to(base)) if base is not None and p.is_relative_to(base) else str(p)
+            out[i] = dataclasses.replace(f, reproducer=shown)
+            break
+        else:
+            reasons.append(f"{label}: no reproducer ({why})")
+    return dataclasses.replace(diagnosis, findings=tuple(out)), reasons
