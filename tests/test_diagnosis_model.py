@@ -35,3 +35,17 @@ def test_known_finding_never_gates_and_unexplained_is_marked():
     assert Diagnosis(findings=(known,)).gate()
     assert _finding(UNEXPLAINED).unexplained and _finding(UNEXPLAINED).cause is None
     assert _finding("stage-times").cause.category is Category.RESULTS
+
+
+def test_finding_category_is_its_causes():
+    """A finding cannot name a cause and a different category (the gate reads the category); an
+    unknown cause key is refused in one line; an unexplained finding takes its check's category."""
+    from harness.diagnosis.model import CAUSES, UNEXPLAINED, Confidence, Finding
+
+    kw = dict(iut="x", method="m", title="t", confidence=Confidence.LOW, checks=("c",))
+    assert Finding(cause_key="grad-sign", category=Category.GRADIENTS, **kw).cause is CAUSES["grad-sign"]
+    with pytest.raises(ValueError, match="of category gradients, not contract"):
+        Finding(cause_key="grad-sign", category=Category.CONTRACT, **kw)
+    with pytest.raises(ValueError, match="unknown cause key 'grad-sing'"):
+        Finding(cause_key="grad-sing", category=Category.GRADIENTS, **kw)
+    assert Finding(cause_key=UNEXPLAINED, category=Category.COST, **kw).unexplained

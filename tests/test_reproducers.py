@@ -271,9 +271,9 @@ def test_typed_reproducer_inputs_are_used_when_present():
 # One reproducer per finding (the CLI writes them into the report folder and links them)
 # ----------------------------------------------------------------------------------------------
 def _finding(record: CheckRecord, cause: str, *checks: str, expected: str | None = None):
-    from harness.diagnosis.model import Category, Confidence, Finding
+    from harness.diagnosis.model import CAUSES, Confidence, Finding
 
-    return Finding(iut=record.iut, method=record.method, cause_key=cause, title=cause, category=Category.RESULTS,
+    return Finding(iut=record.iut, method=record.method, cause_key=cause, title=cause, category=CAUSES[cause].category,
                    confidence=Confidence.HIGH, checks=checks or (record.check_id,), expected=expected)
 
 

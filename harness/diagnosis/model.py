@@ -144,6 +144,17 @@ class Finding:
     reproducer: str | None = None       # path of the standalone script (relative to the report folder)
     expected: str | None = None         # evidence of the matching known finding, if any
 
+    def __post_init__(self) -> None:
+        # the category of a diagnosed cause is the cause's (CAUSES), so that the gate cannot
+        # disagree with the cause a finding names; an unexplained finding takes its check's
+        if self.cause_key != UNEXPLAINED:
+            cause = CAUSES.get(self.cause_key)
+            if cause is None:
+                raise ValueError(f"unknown cause key {self.cause_key!r} (valid: {', '.join(CAUSES)}, {UNEXPLAINED})")
+            if self.category != cause.category:
+                raise ValueError(f"cause {self.cause_key!r} is of category {cause.category.value}, "
+                                 f"not {Category(self.category).value}")
+
     @property
     def cause(self) -> Cause | None:
         return CAUSES.get(self.cause_key)
