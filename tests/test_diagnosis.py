@@ -11,6 +11,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import pytest
+import torch
 
 from harness import mutants
 from harness.diagnosis import UNEXPLAINED, Category, Confidence
@@ -113,6 +114,50 @@ def test_dense_output_rule_contrasts_interior_with_step_ends():
     # without the passing step-end twin the contrast is missing: no diagnosis
     diag = diagnose(recs[1:], run_probes=False)
     assert UNEXPLAINED in _causes(diag) and "dense-output" not in _causes(diag)
+
+
+def _linear_output(func, y0, t, *, rtol=1e-7, atol=1e-9, method="dopri5", options=None, past=0.25):
+    """A seeded dense-output bug: solves (reference dopri5) onto the grid t0 + span * k/4 up to
+    (1 + past) * span, and returns every output time by linear interpolation between its nodes;
+    past > 0 steps past t1 (as torchdiffeq does), past = 0 lands on it."""
+    import reference
+
+    t0, t1 = float(t[0]), float(t[-1])
+    nodes = torch.tensor([t0 + (t1 - t0) * k / 4 for k in range(int(4 * (1 + past)) + 1)], dtype=t.dtype)
+    ys = reference.odeint(func, y0, nodes, rtol=rtol, atol=atol, method="dopri5")
+    idx = torch.clamp(torch.searchsorted(nodes, t.detach(), right=True) - 1, 0, len(nodes) - 2)
+    w = ((t - nodes[idx]) / (nodes[idx + 1] - nodes[idx])).reshape(-1, *([1] * y0.dim()))
+    return ys[idx] + w * (ys[idx + 1] - ys[idx])
+
+
+def _landing_linear_output(func, y0, t, **kw):
+    return _linear_output(func, y0, t, past=0.0, **kw)
+
+
+@pytest.mark.parametrize("spec, claimed", [(f"{__name__}:_linear_output", True),
+                                           (f"{__name__}:_landing_linear_output", False)])
+def test_dense_output_claims_the_last_output_when_the_solver_steps_past_it(spec, claimed):
+    """The step-end checks failing with the interior ones belong to the dense-output finding only
+    when a probe measures f evaluated past t1 (the last output read off the interpolant too); a
+    solver landing on t1 leaves them unexplained (seeded bug, both ways)."""
+    recs = [
+        _rec("test_error_at_end", "forward_accuracy", Verdict.PASS, problem="A3", tag="-tol=1e-08", iut=spec,
+             measured={"error": 2e-9, "tol": 1e-8}),
+        _rec("test_error_at_interior_times", "forward_accuracy", problem="A3", iut=spec,
+             measured={"error_interior": 3e-5, "tol": 1e-8}, threshold=1e-6),
+        _rec("test_error_at_end", "forward_accuracy", problem="mlp-tanh-t", tag="-tol=1e-08", iut=spec),
+        _rec("test_error_batched", "forward_accuracy", problem="mlp-tanh-t", iut=spec),
+    ]
+    diag = diagnose(recs, time_budget_s=60.0)
+    dense = [f for f in diag.findings if f.cause_key == "dense-output"]
+    assert len(dense) == 1
+    if claimed:
+        assert _causes(diag) == ["dense-output"] and len(dense[0].checks) == 3, [f.title for f in diag.findings]
+        c = dense[0].contrasts[1]
+        assert c.sources == (f"probe.steps_past_last_output[{spec}-dopri5]",)
+        assert c.bad_value == pytest.approx(2.5) and c.good_value == 2.0
+    else:
+        assert len(dense[0].checks) == 1 and _causes(diag).count(UNEXPLAINED) == 2, [f.title for f in diag.findings]
 
 
 def test_batch_rule_needs_the_unbatched_twin_to_pass():
@@ -248,7 +293,7 @@ def test_probes_find_nothing_on_the_reference():
         runs = ([pr.tolerance_sweep(False), pr.tolerance_sweep(True)] if claims["adaptive"] else
                 [pr.fixed_order(False), pr.fixed_order(True), pr.partial_last_step()])
         if spec == "reference":
-            runs += [pr.zero_field_precision(grad_mode="grad"), pr.reverse_time()]
+            runs += [pr.zero_field_precision(grad_mode="grad"), pr.reverse_time(), pr.steps_past_last_output()]
         runs += [pr.gradients(False), pr.gradients(False, last_only=True)]
         assert [r.name for r in runs if r.verdict != Verdict.PASS] == [], [(r.name, r.message) for r in runs]
 

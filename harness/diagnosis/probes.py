@@ -238,6 +238,30 @@ class Prober:
                                   f"for tol 1e-5 -> 1e-9 (work order {work_order:.2f})")
         return self.run(name, body, problem="rotation-t" if time_dependent else "rotation")
 
+    def steps_past_last_output(self) -> ProbeResult | None:
+        """Does the solver step past the last output time and read it off its interpolant? One
+        solve of the rotation with t = (0, 2) only (rtol = atol = 1e-8, or the fixed step), the
+        times at which f is evaluated logged. A solver that lands on t1 never evaluates f past
+        it; one that steps past evaluates f a fraction of a step beyond (at 1e-8 a step is ~0.05
+        to 0.5 of this span for orders 3 to 8, so the overshoot is > 1e-3 of the span). Defect:
+        the largest time past t1 by more than 1e-6 of the span (8 float32 eps: a float32-rounded
+        t1 is not an overshoot)."""
+        def body():
+            seen: list[float] = []
+
+            class _Logged(_Rotation):
+                def forward(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+                    seen.append(float(torch.as_tensor(t).detach().reshape(-1)[0]))
+                    return super().forward(t, y)
+
+            t = torch.tensor([0.0, _T1], dtype=torch.float64)
+            self._solve(_Logged(False), torch.tensor(_Y0, dtype=torch.float64), t, tol=1e-8)
+            t_max = max(seen) if seen else _T1
+            past = (t_max - _T1) / _T1
+            return ({"t1": _T1, "largest_t_evaluated": t_max, "past_over_span": past, "evaluations": len(seen)},
+                    past > 1e-6, f"f evaluated up to t = {t_max:.6g} for t = (0, {_T1:g})")
+        return self.run("steps_past_last_output", body, problem="rotation")
+
     def zero_field_precision(self, *, grad_mode: str) -> ProbeResult | None:
         """f = 0 from y0 whose elements need float64 (1/3, pi x 1e-7, 2.5e7 + 1/7): the exact
         solution is y0, a correct solver returns it to a few ulps (relative change <= ~1e-15).

@@ -460,15 +460,30 @@ def rule_dense(ctx: Context) -> None:
     title = "outputs between step ends are less accurate than step ends"
     if e_in is not None and e_end is not None:
         title += f": error {_fmt(e_in)} at interior output times, {_fmt(e_end)} at the end ({worst.problem})"
+    contrasts = [Contrast("max error", "interior output times", e_in if e_in is not None else math.nan,
+                          "step ends (error_at_end, same problems)", e_end if e_end is not None else math.nan,
+                          (worst.check_id,) + tuple(g.check_id for g in good[:2]))]
+    detail = ("error_at_end passes on the same problems where error_at_interior_times fails: the "
+              "steps are accurate, the values read between them are not (a low-order or wrong "
+              "interpolant, or the step-end value returned for an inner time)")
+    # A solver that steps past the LAST output time too reads it off the same interpolant, so the
+    # step-end checks (at t1, batched, in reverse, in float32) fail with it on the problems where
+    # the interpolant is worst, and pass where it is good enough: measured by a probe, not assumed.
+    ends = ctx.failing(lambda f: _is_accuracy(f) and not _is_gradient(f) and f.check in _END | _BATCH | _REVERSE
+                       and not f.raised)
+    past = ctx.probe(lambda p: p.steps_past_last_output()) if ends else None
+    if past is not None and past.shows_defect:
+        v = past.values
+        rest += ends
+        title += (f"; the last output too (f evaluated up to t = {v['largest_t_evaluated']:.4g} for "
+                  f"t1 = {v['t1']:g})")
+        contrasts.append(_probe_contrast("largest t at which f is evaluated, t = (0, 2)", past, "this implementation",
+                                         v["largest_t_evaluated"], None, "t1 (a solver landing on the last output)",
+                                         v["t1"]))
+        detail += ("; f is evaluated past the last output time, so the solver steps past it and reads it off "
+                   "the same interpolant: the checks at t1 fail with the interior ones")
     ctx.forward_cause = "dense-output"
-    ctx.emit("dense-output", title, bad + rest, confidence=Confidence.HIGH,
-             contrasts=(Contrast("max error", "interior output times", e_in if e_in is not None else math.nan,
-                                 "step ends (error_at_end, same problems)",
-                                 e_end if e_end is not None else math.nan,
-                                 (worst.check_id,) + tuple(g.check_id for g in good[:2])),),
-             detail="error_at_end passes on the same problems where error_at_interior_times fails: the "
-                    "steps are accurate, the values read between them are not (a low-order or wrong "
-                    "interpolant, or the step-end value returned for an inner time)")
+    ctx.emit("dense-output", title, bad + rest, confidence=Confidence.HIGH, contrasts=contrasts, detail=detail)
 
 
 def rule_batch(ctx: Context) -> None:
