@@ -256,6 +256,28 @@ def _stage_times_rk4(func, y0, t, *, rtol=1e-7, atol=1e-9, method="rk4", options
         return mutants._solve(func, y0, t, rtol, atol, "rk4", options)
 
 
+def _estimate_shrunk_dopri5(func, y0, t, *, rtol=1e-7, atol=1e-9, method="dopri5", options=None):
+    """dopri5 whose error estimate is 1/1000 of the true one (b_hat moved to b - (b - b_hat)/1000):
+    the steps still follow the tolerance, but each commits ~1000x it (loose error control, like
+    torchdiffeq fehlberg2's estimate, suites/known_findings.py)."""
+    base = mutants.TABLEAUS["dopri5"]
+    b_hat = tuple(b - (b - bh) / 1000 for b, bh in zip(base.b, base.b_hat))
+    with mutants._tableau_swapped(mutants._with_tableau("dopri5", b_hat=b_hat)):
+        return mutants._solve(func, y0, t, rtol, atol, "dopri5", options)
+
+
+def test_loose_error_control_is_told_from_an_interpolated_end():
+    """Error proportional to the tolerance but hundreds of times it: error control too loose (the
+    seeded bug); the reference, whose error stays within a few tolerance units, gets no finding
+    from the same records."""
+    diag = _live(f"{__name__}:_estimate_shrunk_dopri5", "dopri5", ADAPTIVE, _END)
+    assert _causes(diag) == ["error-control"], [f.title for f in diag.findings]
+    c = diag.findings[0].contrasts[0]
+    assert c.bad_value > 50 and "tolerance units" in c.quantity
+    ref = _live("reference", "dopri5", ADAPTIVE, _END)
+    assert _causes(ref) == [UNEXPLAINED]
+
+
 def test_stage_times_probe_contrasts_the_autonomous_twin():
     diag = _live(f"{__name__}:_stage_times_rk4", "rk4", FIXED4, _END)
     assert _causes(diag) == ["stage-times"], [f.title for f in diag.findings]
