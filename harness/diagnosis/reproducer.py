@@ -80,7 +80,10 @@ class ReproKind(str, enum.Enum):
 _FORWARD_CHECKS = {"test_error_at_end", "test_error_at_interior_times", "test_error_in_reverse_time",
                    "test_error_float32", "test_error_batched"}
 _GRADIENT_CHECKS = {"test_grad_y0_vs_forward_sensitivity": "y0", "test_grad_params_vs_forward_sensitivity": "params",
-                    "test_grad_t_vs_forward_sensitivity": "t", "test_missing_gradient_is_failure": None}
+                    "test_grad_t_vs_forward_sensitivity": "t", "test_missing_gradient_is_failure": None,
+                    "test_grad_t_at_grid_output_times": "t"}
+# the suite's setup direction of a gradient check (test_gradients.setup_for), "forward" unless named
+_GRADIENT_DIRECTION = {"test_grad_t_at_grid_output_times": "grid"}
 _PROPERTY_CHECKS = {
     "test_inputs_not_mutated": ReproKind.MUTATION, "test_deterministic": ReproKind.DETERMINISM,
     "test_one_time_point_returns_y0": ReproKind.ONE_POINT, "test_zero_field_keeps_y_constant": ReproKind.ZERO_FIELD,
@@ -160,6 +163,9 @@ class _Case:
         self.config = SimpleNamespace(seed=record.seed if record.seed is not None else 0)
         self.id = f"{record.iut}-{record.method}"
         self.method = record.method
+        # the suites read the family only to tell the reference from the rest (a baseline method)
+        self.impl = SimpleNamespace(name=record.iut,
+                                    family="reference" if record.iut.partition("-")[0] == "reference" else record.iut)
 
     def skip_unless(self, **needs: Any) -> None:
         reason = self.claims.skip_reason(**needs)
@@ -337,7 +343,7 @@ def _gradient_case(record: CheckRecord) -> ReproCase:
     gr = _suite("test_gradients")
     case = _Case(record)
     group = _GRADIENT_CHECKS[record.check]
-    setup = gr.setup_for(record.problem, "forward", case.config.seed)
+    setup = gr.setup_for(record.problem, _GRADIENT_DIRECTION.get(record.check, "forward"), case.config.seed)
     tol, h = _recorded_setting(record)
     if tol is None and h is None:
         gtol = (max(case.profile.gradient_tolerances) if group is None else min(case.profile.gradient_tolerances))
@@ -1092,7 +1098,7 @@ def finding_reproducers(diagnosis: Any, records: list[CheckRecord], folder: str 
                     name = f"{stem}_{n}.py"
                 path = write_reproducer(case, folder, name=name)
             except ReproducerUnsupported as exc:
-                why = str(exc)
+                why = str(exc).split(" (supported:")[0]
                 continue
             except Exception as exc:  # noqa: BLE001 - a reproducer failure never costs the diagnosis
                 why = f"{check_id}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
