@@ -54,6 +54,7 @@ import pytest
 from .config import (DEFAULT_FAIL_ON, ConfigError, ToleranceOverride, load_file_config, parse_claim_value,
                      parse_fail_on, parse_override_arg)
 from .diagnosis.model import Category, Diagnosis
+from .run_config import RunConfig, RunConfigPlugin
 from .gate import Gate
 from .shard import SHARD_OPTION, Shard
 
@@ -208,6 +209,14 @@ class Settings:
 
     def cases(self) -> list[tuple[Any, str]]:
         return [(impl, m) for impl in self.impls for m in (self.methods or list(impl.default_methods))]
+
+    def run_config(self) -> RunConfig:
+        """The run configuration the suites read (harness.run_config), handed to pytest as is."""
+        return RunConfig(impls=tuple(impl.name for impl in self.impls), methods=tuple(self.methods),
+                         profile=self.profile.name, device=self.device, seed=self.seed, timeout=self.timeout,
+                         results=self.results, claims=dict(self.claims),
+                         method_claims={m: dict(c) for m, c in self.method_claims.items()},
+                         overrides=tuple(self.overrides), shard=self.shard)
 
 
 _FLAG_CLAIMS = ("order", "adaptive", "gradients", "float32", "reverse_time", "t_grad")
@@ -946,22 +955,8 @@ def _pytest_args(st: Settings) -> list[str]:
         args += ["-p", plugin]
     args += ["-n", str(st.jobs), "--dist", "load",
             "--max-worker-restart", str(len(st.cases()) * 3 + 4 * st.jobs + 4),
-            "-o", "console_output_style=classic", "-q",
-            "--ode-profile", st.profile.name, "--ode-device", st.device, "--ode-seed", str(st.seed),
-            "--ode-results", str(st.results), "--ode-timeout", repr(st.timeout)]
-    for impl in st.impls:
-        args += ["--ode-impl", impl.name]
-    for m in st.methods:
-        args += ["--ode-method", m]
-    for k, v in st.claims.items():
-        args += ["--ode-claim", f"{k}={v}"]
-    for m, c in st.method_claims.items():
-        for k, v in c.items():
-            args += ["--ode-claim", f"{m}:{k}={v}"]
-    for ov in st.overrides:
-        args += ["--ode-override", ov.to_arg()]
-    if st.shard is not None:
-        args += ["--ode-shard", str(st.shard)]
+            "-o", "console_output_style=classic", "-q"]
+    # what the suites verify and how travels as the RunConfig object (run_check), not as options
     if "pytest_benchmark.plugin" in loaded:
         # pytest-benchmark's storage folder goes to the user cache, not into the working folder
         args += ["--benchmark-storage", f"file://{user_cache_dir() / 'benchmarks'}"]
@@ -1073,7 +1068,7 @@ def run_check(argv: Sequence[str]) -> int:
     with _output_to(log) as (real_out, _real_err):
         progress.out = real_out
         try:
-            status = int(pytest.main(args, plugins=[progress]))
+            status = int(pytest.main(args, plugins=[progress, RunConfigPlugin(st.run_config())]))
         except SystemExit as exc:  # pragma: no cover - pytest.main returns, but be safe
             status = int(exc.code or 0)
         finally:

@@ -64,7 +64,8 @@ from . import cost
 from .claims import Claims
 from .evidence import (Comparison, Derivation, Evidence, Expectation, GradMode, Loss, Override, ProblemProperties, Quantity,
                        ReproInputs, Scalar, Series, SeriesKind)
-from .config import ConfigError, ToleranceOverride, match_override, parse_claim_value, parse_override_arg
+from .config import ConfigError, ToleranceOverride, match_override
+from .run_config import RunConfig, carried_run_config, from_pytest_options
 from .diagnosis.model import CAUSES, Category
 from .implementations import Implementation, ImplementationLoadError, load_implementation
 from .profiles import DEFAULT_PROFILE, Profile, get_profile
@@ -102,27 +103,6 @@ class IUTError(Exception):
         self.original = exc
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         super().__init__(f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__)
-
-
-def _parse_claim(text: str) -> tuple[str, Any]:
-    """``KEY=VALUE`` -> (key, value); ``METHOD:KEY=VALUE`` -> ("METHOD:KEY", value)."""
-    key, sep, raw = text.partition("=")
-    key = key.strip()
-    if not sep or not key or key.endswith(":") or key.startswith(":"):
-        raise pytest.UsageError(f"--ode-claim expects KEY=VALUE or METHOD:KEY=VALUE, got {text!r}")
-    return key, parse_claim_value(key.rpartition(":")[2], raw)
-
-
-def _split_claims(pairs: list[tuple[str, Any]]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    common: dict[str, Any] = {}
-    per_method: dict[str, dict[str, Any]] = {}
-    for key, value in pairs:
-        method, sep, name = key.rpartition(":")
-        if sep:
-            per_method.setdefault(method, {})[name] = value
-        else:
-            common[name] = value
-    return common, per_method
 
 
 @dataclass
@@ -467,43 +447,45 @@ def _as_float(value: Any) -> float:
 
 
 # --------------------------------------------------------------------------- hooks
+def run_config(config: pytest.Config) -> RunConfig:
+    """This run's `RunConfig` (harness.run_config): the one ``ode-harness check`` handed over (an
+    object; JSON through xdist's workerinput), else the ``--ode-*`` options'. Built once."""
+    rc = getattr(config, "_ode_run", None)
+    if rc is None:
+        try:
+            rc = carried_run_config(config) or from_pytest_options(config)
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        config._ode_run = rc
+    return rc
+
+
 def _build_config(config: pytest.Config) -> OdeConfig:
-    names = config.getoption("ode_impl") or list(DEFAULT_IMPLS)
+    rc = run_config(config)
     impls = []
-    for n in names:
+    for n in rc.impls or DEFAULT_IMPLS:
         try:
             impls.append(load_implementation(n))
         except ImplementationLoadError as exc:
             raise pytest.UsageError(str(exc)) from None
     try:
-        profile = get_profile(config.getoption("ode_profile") or os.environ.get("ODE_HARNESS_PROFILE") or DEFAULT_PROFILE)
+        profile = get_profile(rc.profile or os.environ.get("ODE_HARNESS_PROFILE") or DEFAULT_PROFILE)
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
-    device = config.getoption("ode_device")
-    if device not in ("cpu", "cuda"):
-        raise pytest.UsageError(f"--ode-device must be cpu or cuda, got {device!r}")
-    claims, method_claims = _split_claims([_parse_claim(c) for c in config.getoption("ode_claim")])
-    for changes in [claims, *method_claims.values()]:
+    for changes in [rc.claims, *rc.method_claims.values()]:
         try:
             Claims().override(**changes)
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
-    try:
-        overrides = [parse_override_arg(o) for o in config.getoption("ode_override")]
-    except ConfigError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    results = Path(config.getoption("ode_results") or os.environ.get(RESULTS_ENV) or "reports/results.jsonl")
-    return OdeConfig(impls, list(config.getoption("ode_method")), profile, device, results.resolve(),
-                     claims, config.getoption("ode_seed"), list(config.invocation_params.args),
-                     method_claims=method_claims, overrides=overrides, timeout=_timeout_option(config),
-                     shard=config.getoption("ode_shard", None))
+    results = Path(rc.results or os.environ.get(RESULTS_ENV) or "reports/results.jsonl")
+    return OdeConfig(impls, list(rc.methods), profile, rc.device, results.resolve(),
+                     dict(rc.claims), rc.seed, list(config.invocation_params.args),
+                     method_claims={m: dict(c) for m, c in rc.method_claims.items()}, overrides=list(rc.overrides),
+                     timeout=rc.timeout, shard=rc.shard)
 
 
 def _timeout_option(config: pytest.Config) -> float | None:
-    t = config.getoption("ode_timeout", None)
-    if t is None or t <= 0:
-        return None
-    return float(t)
+    return run_config(config).timeout
 
 
 def _xdist_controller(config: pytest.Config) -> bool:
@@ -574,7 +556,7 @@ def item_check_id(item: pytest.Item) -> str:
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """``--ode-shard K/N``: keep the checks of shard K (`harness.shard`), deselect the others."""
-    shard = config.getoption("ode_shard", None)
+    shard = run_config(config).shard
     if shard is None:
         return
     keep, drop = [], []
@@ -1087,7 +1069,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     cfg = config._ode
     path = Path(cfg.results) if cfg is not None else None
     if path is None:
-        raw = config.getoption("ode_results", None) or os.environ.get(RESULTS_ENV)
+        raw = run_config(config).results or os.environ.get(RESULTS_ENV)
         path = Path(raw).resolve() if raw else None
     if path is None:
         return
