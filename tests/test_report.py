@@ -175,6 +175,8 @@ def _external_references(text: str) -> list[str]:
                 continue
             if v.startswith("#") or v.startswith("data:") or re.fullmatch(r"(index|impl-[a-z0-9-]+)\.html(#.*)?", v):
                 continue
+            if tag == "a" and name == "href" and re.fullmatch(r"[A-Za-z0-9_./-]+\.py", v) and ".." not in v:
+                continue  # a finding's reproducer script beside the page: a link, never fetched
             out.append(f"<{tag} {name}={v!r}>")
     out += [m for m in re.findall(r"url\(\s*['\"]?([^)'\"]+)", text) if not m.startswith(("#", "data:"))]
     out += re.findall(r"@import[^;]*", text)

@@ -233,3 +233,29 @@ def test_nfe_against_depth_draws_every_gradient_path(tmp_path):
                                     "adjoint · dopri5": [(20, 65), (38, 128), (80, 250)]}  # no gradients: no step
     svg = nfe_depth_plot("mlp-tanh-t", series["mlp-tanh-t"], LibraryStyles())
     assert "NFE against depth — mlp-tanh-t" in svg and "backprop · dopri5" in svg and "adjoint · dopri5" in svg
+
+
+def test_a_library_card_shows_its_stored_diagnosis_with_reproducer_links(tmp_path):
+    """The diagnosis `ode-harness check` stored with a library's results: each finding with its
+    cause and gate status, its reproducer linked relative to the page (DIR/results/...)."""
+    from harness.diagnosis.model import CAUSES, Category, Confidence, Diagnosis, Finding
+    from harness.diagnosis.store import write_diagnosis
+
+    results = tmp_path / "results" / "libx.jsonl"
+    results.parent.mkdir()
+    _write(results, [_rec(check_id="f[x]", suite="forward_accuracy", iut="libx", method="m1", verdict=Verdict.FAIL,
+                          message="error exceeds")])
+    repro = tmp_path / "results" / "libx-reproducers" / "libx_m1_stage_times.py"
+    repro.parent.mkdir()
+    repro.write_text("print(1)\n")
+    found = Finding(iut="libx", method="m1", cause_key="stage-times", title="stage times are wrong: order 1.0 on B4",
+                    category=CAUSES["stage-times"].category, confidence=Confidence.HIGH, checks=("f[x]",),
+                    reproducer=str(repro))
+    write_diagnosis(results, Diagnosis(findings=(found,)), fail_on=frozenset(Category), run_id=None)
+    run = survey.load_survey_run([results])
+    lib = survey.Library("libx", survey.RAN, methods=["m1"], results=str(results))
+    html = render_survey(run, [lib], {"profile": "quick", "versions": {"python": "3"}, "argv": ["x"]})
+    card = html.partition('id="lib-libx"')[2]
+    assert "Diagnosis: 1 finding: 1 gating" in card and "stage times are wrong: order 1.0 on B4" in card
+    assert '<a href="results/libx-reproducers/libx_m1_stage_times.py">' in card
+    assert not _external_references(html), _external_references(html)

@@ -118,6 +118,39 @@ def _known_by_evidence(known: list[dict]) -> list[dict]:
     return sorted(groups.values(), key=lambda g: -(len(g["failed"]) + len(g["passed"])))
 
 
+def _library_diagnosis(lib: Any) -> dict | None:
+    """The diagnosis ``ode-harness check`` stored with the library's results (its last run):
+    the findings with cause, status (gating / known) and the reproducer, linked relative to the
+    survey page (DIR/index.html; the results and reproducers are under DIR/results/)."""
+    import os
+
+    from ..diagnosis.store import read_diagnoses
+    from ..gate import FindingStatus, evaluate_gate
+
+    if not getattr(lib, "results", None):
+        return None
+    try:
+        stored = read_diagnoses(lib.results)
+    except (OSError, ValueError):
+        return None
+    if not stored:
+        return None
+    d = stored[max(stored)]
+    gate = evaluate_gate(d.diagnosis, d.fail_on, ())
+    page_dir = Path(lib.results).resolve().parent.parent
+    order = (FindingStatus.GATING, FindingStatus.NOT_GATING, FindingStatus.KNOWN)
+    entries = []
+    for f in sorted(d.diagnosis.findings, key=lambda f: order.index(gate.status(f))):
+        repro = None
+        if f.reproducer:
+            rp = Path(f.reproducer)
+            rp = rp if rp.is_absolute() else Path(lib.results).resolve().parent / rp
+            repro = os.path.relpath(rp, page_dir) if rp.exists() else None
+        entries.append(dict(method=f.method, cause_key=f.cause_key, title=f.title, status=gate.status(f),
+                            category=f.category.value, n_checks=len(f.checks), reproducer=repro))
+    return dict(headline=gate.headline(), entries=entries)
+
+
 def _library_findings(libs: Sequence[Any], records: list[CheckRecord], failures: dict,
                       conclusions: dict[tuple[str, str], list[str]], cases: list[tuple[str, str]]) -> list[dict]:
     by_iut: dict[str, Counter] = defaultdict(Counter)
@@ -131,7 +164,7 @@ def _library_findings(libs: Sequence[Any], records: list[CheckRecord], failures:
                         for f in bad)
         out.append(dict(
             name=lib.name, status=lib.status, version=lib.version, detail=lib.detail,
-            counts=build._cell(by_iut.get(lib.name, Counter())), known=known,
+            counts=build._cell(by_iut.get(lib.name, Counter())), known=known, diagnosis=_library_diagnosis(lib),
             n_known=sum(len(k["failed"]) for k in known),
             n_failures=len(bad), failures=bad[:FAILURES_SHOWN], more=max(0, len(bad) - FAILURES_SHOWN),
             failure_kinds=kinds.most_common(8), other_kinds=max(0, len(kinds) - 8),
