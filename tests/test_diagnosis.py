@@ -166,6 +166,18 @@ def test_batch_rule_needs_the_unbatched_twin_to_pass():
             _rec("test_error_batched", "forward_accuracy")]
     assert _causes(diagnose(recs, run_probes=False)) == ["batch-coupling"]
     assert "batch-coupling" not in _causes(diagnose(recs[1:], run_probes=False))
+    # error_batched needs its own problem's error_at_end to pass, at every tolerance: a problem whose
+    # unbatched solve fails too (or is not there) is no contrast
+    other = [_rec("test_error_at_end", "forward_accuracy", Verdict.PASS, problem="A3"),
+             _rec("test_error_batched", "forward_accuracy", problem="D3")]
+    assert "batch-coupling" not in _causes(diagnose(other, run_probes=False))
+    both = [_rec("test_error_at_end", "forward_accuracy", Verdict.PASS, problem="D3", tag="-tol=1e-04"),
+            _rec("test_error_at_end", "forward_accuracy", problem="D3", tag="-tol=1e-10"),
+            _rec("test_error_batched", "forward_accuracy", problem="D3")]
+    assert "batch-coupling" not in _causes(diagnose(both, run_probes=False))
+    twin = [_rec("test_error_at_end", "forward_accuracy", Verdict.PASS, problem="D3"),
+            _rec("test_error_batched", "forward_accuracy", problem="D3")]
+    assert _causes(diagnose(twin, run_probes=False)) == ["batch-coupling"]
 
 
 def test_reverse_rule_claims_the_mirrored_span():

@@ -486,6 +486,8 @@ def rule_dense(ctx: Context) -> None:
             and g.number("error") is not None]
     same_tol = [g for g in same if tol is not None and g.number("tol") == tol]
     e_end = min((g.number("error") for g in (same_tol or same)), default=None)
+    if e_in is not None and e_end is not None and not e_in > e_end:
+        return  # the interior outputs are no worse than the step ends: not the contrast this cause predicts
     # the interior failures have consequences on every check reading outputs between step ends
     rest = ctx.failing(lambda f: _is_accuracy(f) and f.check not in _END - {"linear_systems_match_expm", "flow_property"}
                        and f.check not in _BATCH | _REVERSE)
@@ -526,6 +528,16 @@ def rule_batch(ctx: Context) -> None:
     good = ctx.passing(lambda f: f.check == "error_at_end")
     if not good:
         return
+    # the twin of a batched forward check is error_at_end on the same problem: it must pass there,
+    # at every tolerance (the element alone is accurate; only the batch is not)
+    end_fails = {_base_problem(f.problem) for f in ctx.failing(lambda f: f.check == "error_at_end")}
+    passing = {_base_problem(g.problem) for g in good}
+    bad = [f for f in bad if f.check != "error_batched"
+           or (_base_problem(f.problem) in passing and _base_problem(f.problem) not in end_fails)]
+    if not bad:
+        return
+    good = [g for g in good if not any(f.check == "error_batched" for f in bad)
+            or _base_problem(g.problem) in {_base_problem(f.problem) for f in bad}] or good
     worst = max(bad, key=lambda f: f.number("element_difference", "error_batched") or 0.0)
     val = worst.number("element_difference", "error_batched")
     ctx.emit("batch-coupling", "the error norm couples or ignores batch elements: an element solved in a "
