@@ -659,6 +659,7 @@ def show(label, values, limit=8):
 
 
 def main():
+    global METHOD
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--impl", default=os.environ.get(IMPL_ENV) or DEFAULT_IMPL,
                         help=f"implementation under test, module:callable (default {DEFAULT_IMPL}; env {IMPL_ENV})")
@@ -666,7 +667,6 @@ def main():
                         help=f"method name passed to it (default {METHOD!r}; e.g. another library's name of "
                              "the same method)")
     args = parser.parse_args()
-    global METHOD
     METHOD = args.method or METHOD
     odeint = load_impl(args.impl)
     print(f"implementation: {args.impl}   method: {METHOD}")
