@@ -309,6 +309,24 @@ def test_finding_reproducers_stop_at_their_budget(tmp_path):
 
     order = _record(M + "wrong_weight_rk4", "rk4", "convergence_order", "test_fixed_step_order")
     diag = Diagnosis(findings=(_finding(order, "wrong-coefficient", expected="known"), _finding(order, "stage-times")))
-    got, reasons = finding_reproducers(diag, [order], tmp_path, time_budget_s=0.0)
+    got, reasons = finding_reproducers(diag, [order], tmp_path, time_budget_s=0.0, verify=False)
     assert got.findings[1].reproducer is not None and Path(got.findings[1].reproducer).is_absolute()
     assert got.findings[0].reproducer is None and "budget" in reasons[0]
+
+
+def test_a_script_that_does_not_show_the_defect_is_not_linked(tmp_path):
+    """Each written script is run against the implementation it names: one whose example passes
+    there (exit 0; here a 'failing' record of the correct reference) is removed and the finding
+    says why; the mutant's script (exit 1) stays."""
+    from harness.diagnosis.model import Diagnosis
+    from harness.diagnosis.reproducer import finding_reproducers
+
+    bad = _record(M + "wrong_weight_rk4", "rk4", "convergence_order", "test_fixed_step_order")
+    fine = _record("reference", "rk4", "convergence_order", "test_fixed_step_order")
+    diag = Diagnosis(findings=(_finding(bad, "wrong-coefficient"), _finding(fine, "wrong-coefficient")))
+    got, reasons = finding_reproducers(diag, [bad, fine], tmp_path)
+    assert got.findings[0].reproducer is not None and Path(got.findings[0].reproducer).exists()
+    assert got.findings[1].reproducer is None
+    assert reasons == ["reference rk4 wrong-coefficient: reproducer removed: its fixed example does not show the "
+                       "defect on this implementation (exit 0)"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["harness_mutants_wrong_weight_rk4_rk4_wrong_coefficient.py"]

@@ -106,9 +106,15 @@ _BUILTIN_SPECS: dict[str, tuple[str, dict[str, Any]]] = {
     "torchdiffeq-adjoint": ("torchdiffeq:odeint_adjoint", {}),
 }
 # Built-ins whose adapter lives in harness.implementations: its source is embedded in the script
-_INLINE_ADAPTERS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "torchode": ("torchode_odeint", ("_TORCHODE_LAST",)),
-    "scipy": ("scipy_odeint", ()),
+# (the adapter function, the module constants it reads, the helpers it calls, keyword arguments
+# bound to it)
+_TORCHDYN_ADAPTER = ("torchdyn_odeint", ("TORCHDYN_METHODS", "TORCHDYN_FIXED"), ("fixed_step_grid", "StallGuard"))
+_INLINE_ADAPTERS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], dict[str, Any]]] = {
+    "torchode": ("torchode_odeint", ("_TORCHODE_LAST",), (), {}),
+    "scipy": ("scipy_odeint", (), (), {}),
+    "torchdyn": (*_TORCHDYN_ADAPTER, {"sensitivity": "autograd"}),
+    "torchdyn-adjoint": (*_TORCHDYN_ADAPTER, {"sensitivity": "adjoint"}),
+    "torchdyn-interp-adjoint": (*_TORCHDYN_ADAPTER, {"sensitivity": "interpolated_adjoint"}),
 }
 
 
@@ -529,10 +535,11 @@ def impl_spec_for(iut: str) -> tuple[str, dict[str, Any], str]:
     if iut in _INLINE_ADAPTERS:
         from .. import implementations
 
-        fn_name, globals_needed = _INLINE_ADAPTERS[iut]
+        fn_name, globals_needed, helpers, kwargs = _INLINE_ADAPTERS[iut]
         parts = [f"{g} = {getattr(implementations, g)!r}" for g in globals_needed]
+        parts += [inspect.getsource(getattr(implementations, h)) for h in helpers]
         parts.append(inspect.getsource(getattr(implementations, fn_name)))
-        return f"__main__:{fn_name}", {}, "\n\n".join(parts)
+        return f"__main__:{fn_name}", dict(kwargs), "\n\n".join(parts)
     if ":" in iut:
         return iut, {}, ""
     raise ReproducerUnsupported(f"implementation {iut!r}: no standalone spec (give 'module:callable')")
@@ -1062,15 +1069,60 @@ def case_json(case: ReproCase) -> str:
 DEFAULT_REPRO_BUDGET_S = 60.0
 
 
+# Runs written scripts in ONE child interpreter (torch imported once), each as `python script.py`
+# would (runpy, run_name "__main__"), and prints each exit status on a line of its own.
+_VERIFY_DRIVER = """
+import json, runpy, sys
+for path in json.loads(sys.argv[1]):
+    sys.argv = [path]
+    try:
+        runpy.run_path(path, run_name="__main__")
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        code = 1
+    print("\\nODE_REPRO_VERIFIED " + json.dumps([path, code]), flush=True)
+"""
+
+
+def verify_reproducers(paths: list[Path], timeout_s: float) -> dict[str, int]:
+    """Run the scripts (in one child process, at most `timeout_s` in all) against the
+    implementation they were written for; the exit status of each that finished, by path (1: the
+    defect shows, 0: it does not, 2: the implementation could not be loaded standalone)."""
+    import subprocess
+    import sys
+
+    if not paths:
+        return {}
+    try:
+        proc = subprocess.run([sys.executable, "-c", _VERIFY_DRIVER, json.dumps([str(p) for p in paths])],
+                              capture_output=True, text=True, timeout=max(timeout_s, 1.0),
+                              cwd=str(Path(paths[0]).parent))
+        out = proc.stdout
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+    codes: dict[str, int] = {}
+    for line in out.splitlines():
+        if line.startswith("ODE_REPRO_VERIFIED "):
+            path, code = json.loads(line.removeprefix("ODE_REPRO_VERIFIED "))
+            codes[path] = int(code)
+    return codes
+
+
 def finding_reproducers(diagnosis: Any, records: list[CheckRecord], folder: str | Path, *,
                         relative_to: str | Path | None = None, time_budget_s: float = DEFAULT_REPRO_BUDGET_S,
-                        ) -> tuple[Any, list[str]]:
+                        verify: bool = True) -> tuple[Any, list[str]]:
     """Write one reproducer per finding of `diagnosis` into `folder`, from the first of its checks
     that has one (`repro_case`), and return (the diagnosis with `Finding.reproducer` set, the
     one-line reasons of the findings left without one). Paths are relative to `relative_to` (the
     report folder) when the folder is inside it, else absolute. Findings that are not known come
     first; the pass stops when `time_budget_s` is spent (after the first; the rest are named in the
-    reasons). A
+    reasons). With `verify`, the scripts are then run against the implementation they were written
+    for (`verify_reproducers`, in the budget left, at least 30 s; a hang's script is not run, its
+    exit on the timeout is by construction): one that does not show the defect (exit 0: its fixed
+    example misses a drawn case, say) or cannot load the implementation standalone (exit 2) is
+    removed and named in the reasons, so that a finding never links a script that says "OK". A
     failure to write one is a reason, never an exception: the diagnosis stands without it."""
     import dataclasses
     import time
@@ -1082,6 +1134,7 @@ def finding_reproducers(diagnosis: Any, records: list[CheckRecord], folder: str 
     out = list(diagnosis.findings)
     reasons: list[str] = []
     used: set[str] = set()
+    written: dict[int, Path] = {}
     t0 = time.monotonic()
     for i in order:
         f = out[i]
@@ -1112,7 +1165,23 @@ def finding_reproducers(diagnosis: Any, records: list[CheckRecord], folder: str 
             p = path.resolve()
             shown = str(p.relative_to(base)) if base is not None and p.is_relative_to(base) else str(p)
             out[i] = dataclasses.replace(f, reproducer=shown)
+            written[i] = p
             break
         else:
             reasons.append(f"{label}: no reproducer ({why})")
+    if verify:
+        to_run = {i: p for i, p in written.items() if out[i].cause_key != "hang"}
+        codes = verify_reproducers(list(to_run.values()), max(30.0, time_budget_s - (time.monotonic() - t0)))
+        for i, p in to_run.items():
+            f = out[i]
+            code = codes.get(str(p))
+            label = f"{f.iut} {f.method} {f.cause_key}"
+            if code is None:
+                reasons.append(f"{label}: reproducer {p.name} not verified (the budget for reproducers was spent)")
+            elif code != 1:
+                p.unlink(missing_ok=True)
+                out[i] = dataclasses.replace(f, reproducer=None)
+                reasons.append(f"{label}: reproducer removed: " + (
+                    "its fixed example does not show the defect on this implementation (exit 0)" if code == 0 else
+                    f"it could not load the implementation standalone (exit {code})"))
     return dataclasses.replace(diagnosis, findings=tuple(out)), reasons
