@@ -114,6 +114,14 @@ def test_dense_output_rule_contrasts_interior_with_step_ends():
     # without the passing step-end twin the contrast is missing: no diagnosis
     diag = diagnose(recs[1:], run_probes=False)
     assert UNEXPLAINED in _causes(diag) and "dense-output" not in _causes(diag)
+    # nor without a measured interior error worse than that problem's step ends (an order fit
+    # alone, or the interior no worse than the end: torchdyn's adjoints and tsit5, whose float32
+    # internals hurt both alike)
+    diag = diagnose([recs[0], recs[2], recs[3]], run_probes=False)
+    assert "dense-output" not in _causes(diag)
+    worse_end = [_rec("test_error_at_end", "forward_accuracy", Verdict.PASS, problem="A3", tag="-tol=1e-08",
+                      measured={"error": 5e-5, "tol": 1e-8}), recs[1]]
+    assert "dense-output" not in _causes(diagnose(worse_end, run_probes=False))
 
 
 def _linear_output(func, y0, t, *, rtol=1e-7, atol=1e-9, method="dopri5", options=None, past=0.25):

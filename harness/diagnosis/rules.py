@@ -479,15 +479,19 @@ def rule_dense(ctx: Context) -> None:
     good = _same_problem_end_passes(ctx, bad)
     if not good:
         return
-    worst = max(bad, key=lambda f: f.ratio or 0.0)
-    e_in = worst.number("error_interior")
-    tol = worst.number("tol")
-    same = [g for g in good if _base_problem(g.problem) == _base_problem(worst.problem)
-            and g.number("error") is not None]
-    same_tol = [g for g in same if tol is not None and g.number("tol") == tol]
-    e_end = min((g.number("error") for g in (same_tol or same)), default=None)
-    if e_in is not None and e_end is not None and not e_in > e_end:
-        return  # the interior outputs are no worse than the step ends: not the contrast this cause predicts
+    # the contrast is measured on one problem: an interior error against the step-end error of
+    # the same problem (same tolerance where there is one), the interior worse
+    def contrast_of(f: Fact) -> tuple[float, float] | None:
+        e_in, tol = f.number("error_interior"), f.number("tol")
+        same = [g for g in good if _base_problem(g.problem) == _base_problem(f.problem) and g.number("error") is not None]
+        same_tol = [g for g in same if tol is not None and g.number("tol") == tol]
+        e_end = min((g.number("error") for g in (same_tol or same)), default=None)
+        return (e_in, e_end) if e_in is not None and e_end is not None and e_in > e_end else None
+
+    measured = [(f, c) for f in bad if (c := contrast_of(f)) is not None]
+    if not measured:
+        return  # no problem whose interior outputs are measured worse than its step ends
+    worst, (e_in, e_end) = max(measured, key=lambda fc: fc[0].ratio or 0.0)
     # the interior failures have consequences on every check reading outputs between step ends
     rest = ctx.failing(lambda f: _is_accuracy(f) and f.check not in _END - {"linear_systems_match_expm", "flow_property"}
                        and f.check not in _BATCH | _REVERSE)
