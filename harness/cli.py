@@ -837,8 +837,7 @@ def render_findings(gate: Gate, st: Settings, verdicts: dict[str, str]) -> list[
     lines = [gate.headline() + f" (--fail-on {gate.fail_on_text()})"
              + (f"; the diagnosis ran {n_probes} probe{'' if n_probes == 1 else 's'}" if n_probes else "")
              + (f" in {gate.diagnosis_s:.1f} s" if n_probes and gate.diagnosis_s is not None else "")]
-    findings = sorted(gate.diagnosis.findings, key=lambda f: (
-        [FindingStatus.GATING, FindingStatus.NOT_GATING, FindingStatus.KNOWN].index(gate.status(f))))
+    findings = gate.ordered()
     if findings:
         rows = [["#", "gate", "category", "cause", "confidence", "checks", "title", "reproducer"]]
         for i, f in enumerate(findings, 1):

@@ -51,6 +51,11 @@ class Gate:
     def not_gating(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.diagnosis.findings if self.status(f) == FindingStatus.NOT_GATING)
 
+    def ordered(self) -> list[Finding]:
+        """The findings as every view lists them: gating, then not gating, then known."""
+        order = (FindingStatus.GATING, FindingStatus.NOT_GATING, FindingStatus.KNOWN)
+        return sorted(self.diagnosis.findings, key=lambda f: order.index(self.status(f)))
+
     @property
     def known(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.diagnosis.findings if f.expected is not None)

@@ -1,9 +1,10 @@
 """The `pytest11` entry point of ode-harness: loaded by every pytest run of an environment that
 has ode-harness installed, so it stays tiny and inert.
 
-It defines the ``--ode-*`` options (one definition, shared with ``ode-harness check``) and
-nothing else: no fixtures, no hooks that touch collection, no imports beyond the standard library
-and `harness.shard`. Only when the run collects the ode-harness verification suites does it
+It defines the ``--ode-*`` options (the plugin parses them into the run configuration,
+harness.run_config; ``ode-harness check`` hands that object over instead) and nothing else:
+no fixtures, no hooks that touch collection, no imports beyond the standard library and
+`harness.shard`. Only when the run collects the ode-harness verification suites does it
 register the real plugin, `harness.pytest_plugin` (which imports torch): the run is then one of
 
 - ``pytest suites/`` (or a file or test in it, or a folder above it) in a source checkout;

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.diagnosis.engine import diagnose
+from harness.diagnosis.facts import FAILING
 from harness.diagnosis.model import CAUSES, UNEXPLAINED, Diagnosis
 from harness.mutants import MUTANTS
-from harness.results import Verdict, load_records
+from harness.results import load_records
 
 __all__ = ["SEEDED_CAUSE", "BASES", "CaseResult", "diagnose_case", "markdown_table"]
 
@@ -113,7 +114,7 @@ def run_case(runs: Path, name: str, spec: str, method: str, *, extra: list[str] 
 
 def diagnose_case(path: Path, name: str, seeded: str | None) -> CaseResult:
     recs = load_records(path).records
-    failing = sum(1 for r in recs if r.verdict in (Verdict.FAIL, Verdict.ERROR, Verdict.TIMEOUT))
+    failing = sum(1 for r in recs if r.verdict in FAILING)
     start = time.monotonic()
     diag = diagnose(recs)
     return CaseResult(name, seeded, failing, diag, time.monotonic() - start)
@@ -169,7 +170,7 @@ def library_table(paths: list[Path]) -> tuple[str, int]:
         diag = diagnose(recs)
         for key in dict.fromkeys((r.iut, r.method) for r in recs):
             failing = sum(1 for r in recs if (r.iut, r.method) == key
-                          and r.verdict in (Verdict.FAIL, Verdict.ERROR, Verdict.TIMEOUT))
+                          and r.verdict in FAILING)
             fs = [f for f in diag.findings if (f.iut, f.method) == key]
             bad = [f for f in fs if f.unexplained or f.expected is None]
             bad_total += len(bad)

@@ -18,7 +18,7 @@ from typing import Callable, Iterable
 
 from harness.diagnosis.facts import Fact
 from harness.diagnosis.model import CAUSES, Category, Confidence, Contrast, Finding
-from harness.diagnosis.probes import Prober, ProbeResult
+from harness.diagnosis.probes import WORK_ORDER_FRACTION, Prober, ProbeResult
 from harness.results import Verdict
 
 __all__ = ["Context", "RULES"]
@@ -417,7 +417,7 @@ def rule_forward(ctx: Context) -> None:
     if past is not None and past.shows_defect:
         # t1 is read off the interpolant, so the sweep's work order is that of the dense output
         order = min(a["claimed_order"], float(ctx.claims.get("dense_order") or a["claimed_order"]))
-        if a["work_order"] >= 0.6 * order and d["work_order"] >= 0.6 * order:
+        if min(a["work_order"], d["work_order"]) >= WORK_ORDER_FRACTION * order:
             return  # what is wrong there is the interpolant's: rule_dense
     if a["nfe_ratio"] < 1.5 and d["nfe_ratio"] < 1.5:
         ctx.forward_cause = "error-control"
@@ -535,13 +535,12 @@ def rule_batch(ctx: Context) -> None:
     # the twin of a batched forward check is error_at_end on the same problem: it must pass there,
     # at every tolerance (the element alone is accurate; only the batch is not)
     end_fails = {_base_problem(f.problem) for f in ctx.failing(lambda f: f.check == "error_at_end")}
-    passing = {_base_problem(g.problem) for g in good}
-    bad = [f for f in bad if f.check != "error_batched"
-           or (_base_problem(f.problem) in passing and _base_problem(f.problem) not in end_fails)]
+    twins = {_base_problem(g.problem) for g in good} - end_fails
+    bad = [f for f in bad if f.check != "error_batched" or _base_problem(f.problem) in twins]
     if not bad:
         return
-    good = [g for g in good if not any(f.check == "error_batched" for f in bad)
-            or _base_problem(g.problem) in {_base_problem(f.problem) for f in bad}] or good
+    batched = {_base_problem(f.problem) for f in bad if f.check == "error_batched"}
+    good = [g for g in good if _base_problem(g.problem) in batched] or good
     worst = max(bad, key=lambda f: f.number("element_difference", "error_batched") or 0.0)
     val = worst.number("element_difference", "error_batched")
     ctx.emit("batch-coupling", "the error norm couples or ignores batch elements: an element solved in a "

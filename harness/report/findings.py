@@ -18,7 +18,7 @@ from typing import Any
 
 from ..diagnosis.model import CAUSES, Category, Diagnosis, Finding
 from ..diagnosis.store import StoredDiagnosis, read_diagnoses
-from ..gate import FindingStatus, Gate
+from ..gate import Gate
 from .data import BAD, RunData, case_label, outcome, slug
 
 __all__ = ["RunDiagnosis", "run_diagnosis", "findings_context"]
@@ -78,7 +78,6 @@ def run_diagnosis(run: RunData, fail_on: frozenset[Category] | None = None) -> R
                         gate_on, REDIAGNOSED, why + ", without running probes")
 
 
-_ORDER = (FindingStatus.GATING, FindingStatus.NOT_GATING, FindingStatus.KNOWN)
 
 
 def _finding(i: int, f: Finding, gate: Gate, by_id: dict[str, Any]) -> dict[str, Any]:
@@ -108,7 +107,7 @@ def findings_context(run: RunData, fail_on: frozenset[Category] | None = None) -
     gate = evaluate_gate(rd.diagnosis, rd.fail_on, ())
     by_id: dict[str, Any] = {r.check_id: r for r in run.records}
     by_id.update({p.check_id: p for p in rd.diagnosis.probes})
-    ordered = sorted(rd.diagnosis.findings, key=lambda f: _ORDER.index(gate.status(f)))
+    ordered = gate.ordered()
     return dict(headline=gate.headline(), n=len(ordered), source=rd.source, note=rd.note,
                 fail_on=gate.fail_on_text(), passed=gate.passed,
                 entries=[_finding(i, f, gate, by_id) for i, f in enumerate(ordered, 1)],

@@ -125,7 +125,7 @@ def _library_diagnosis(lib: Any) -> dict | None:
     import os
 
     from ..diagnosis.store import read_diagnoses
-    from ..gate import FindingStatus, evaluate_gate
+    from ..gate import evaluate_gate
 
     if not getattr(lib, "results", None):
         return None
@@ -138,9 +138,8 @@ def _library_diagnosis(lib: Any) -> dict | None:
     d = stored[max(stored)]
     gate = evaluate_gate(d.diagnosis, d.fail_on, ())
     page_dir = Path(lib.results).resolve().parent.parent
-    order = (FindingStatus.GATING, FindingStatus.NOT_GATING, FindingStatus.KNOWN)
     entries = []
-    for f in sorted(d.diagnosis.findings, key=lambda f: order.index(gate.status(f))):
+    for f in gate.ordered():
         repro = None
         if f.reproducer:
             rp = Path(f.reproducer)
