@@ -169,9 +169,17 @@ class _Case:
         self.config = SimpleNamespace(seed=record.seed if record.seed is not None else 0)
         self.id = f"{record.iut}-{record.method}"
         self.method = record.method
-        # the suites read the family only to tell the reference from the rest (a baseline method)
-        self.impl = SimpleNamespace(name=record.iut,
-                                    family="reference" if record.iut.partition("-")[0] == "reference" else record.iut)
+        self._iut = record.iut
+
+    @property
+    def impl(self) -> Any:
+        """The implementation (the suites read its family, e.g. to pick a baseline method)."""
+        from ..implementations import ImplementationLoadError, load_implementation
+
+        try:
+            return load_implementation(self._iut)
+        except ImplementationLoadError as exc:
+            raise ReproducerUnsupported(f"{self.id}: {exc}") from None
 
     def skip_unless(self, **needs: Any) -> None:
         reason = self.claims.skip_reason(**needs)

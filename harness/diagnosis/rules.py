@@ -413,7 +413,8 @@ def rule_forward(ctx: Context) -> None:
                         "commits about the whole tolerance (an error estimate smaller than the local error "
                         "of the propagated solution), so the errors add up over the steps")
         return
-    past = ctx.probe(lambda p: p.steps_past_last_output())
+    # only a work-order defect needs the question (the probe costs a solve otherwise spared)
+    past = ctx.probe(lambda p: p.steps_past_last_output()) if auto.shows_defect or tdep.shows_defect else None
     if past is not None and past.shows_defect:
         # t1 is read off the interpolant, so the sweep's work order is that of the dense output
         order = min(a["claimed_order"], float(ctx.claims.get("dense_order") or a["claimed_order"]))
